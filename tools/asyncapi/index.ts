@@ -1,0 +1,3 @@
+export * from './generate';
+export * from './event-schemas';
+export * from './command-schemas';
