@@ -1,0 +1,113 @@
+import { EventStore, StoredEvent } from './port';
+
+export interface SubscriptionOptions {
+  /** Checkpoint name: one per consumer; the subscription resumes after the stored position. */
+  readonly name: string;
+  readonly handle: (event: StoredEvent) => Promise<void>;
+  readonly pageSize?: number;
+  readonly pollMs?: number;
+  /** Backoff cap between retries of a failing handler (it is retried until it succeeds or stops). */
+  readonly retryBackoffMsMax?: number;
+  readonly onError?: (error: unknown, event: StoredEvent, attempt: number) => void;
+}
+
+export interface SubscriptionHandle {
+  readonly name: string;
+  /** Position of the last event handled and checkpointed. */
+  position(): bigint;
+  /** Resolves once the subscription has handled everything up to `position` (tests, readiness). */
+  waitFor(position: bigint, timeoutMs: number): Promise<void>;
+  stop(): Promise<void>;
+  lastError(): unknown;
+}
+
+/**
+ * A checkpointed catch-up subscription over readAll that works on every adapter: reads a page after
+ * the checkpoint, hands each event to the handler in order, stores the checkpoint after each one,
+ * then waits for an append signal or the poll interval. A crash re-delivers at most the event being
+ * handled, so handlers are idempotent (deterministic event ids / processed-message records).
+ */
+export async function startCatchUpSubscription(store: EventStore, options: SubscriptionOptions): Promise<SubscriptionHandle> {
+  const pageSize = options.pageSize ?? 256;
+  const pollMs = options.pollMs ?? 200;
+  const backoffMsMax = options.retryBackoffMsMax ?? 5_000;
+  let position = (await store.loadCheckpoint(options.name)) ?? 0n;
+  let stopped = false;
+  let error: unknown;
+  let wake: (() => void) | undefined;
+  const waiters = new Set<() => void>();
+  const unsubscribe = store.onAppend(() => wake?.());
+
+  const sleep = (msToWait: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, msToWait);
+      function done() {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      }
+      wake = done;
+    });
+
+  const handleWithRetry = async (event: StoredEvent) => {
+    for (let attempt = 1; !stopped; attempt += 1) {
+      try {
+        await options.handle(event);
+        error = undefined;
+        return true;
+      } catch (err) {
+        error = err;
+        options.onError?.(err, event, attempt);
+        await sleep(Math.min(backoffMsMax, 50 * 2 ** Math.min(attempt, 10)));
+      }
+    }
+    return false;
+  };
+
+  const loop = (async () => {
+    while (!stopped) {
+      let page: StoredEvent[];
+      try {
+        page = await store.readAll({ after: position, maxCount: pageSize });
+      } catch (err) {
+        error = err;
+        await sleep(pollMs * 5);
+        continue;
+      }
+      for (const event of page) {
+        if (!(await handleWithRetry(event))) return;
+        await store.saveCheckpoint(options.name, event.position);
+        position = event.position;
+        waiters.forEach((notify) => notify());
+      }
+      if (page.length < pageSize && !stopped) await sleep(pollMs);
+    }
+  })();
+
+  return {
+    name: options.name,
+    position: () => position,
+    lastError: () => error,
+    waitFor: (target, timeoutMs) =>
+      new Promise<void>((resolve, reject) => {
+        if (position >= target) return resolve();
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`subscription ${options.name} at ${position}, not at ${target} after ${timeoutMs} ms`));
+        }, timeoutMs);
+        function check() {
+          if (position < target) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        }
+        waiters.add(check);
+      }),
+    stop: async () => {
+      stopped = true;
+      wake?.();
+      unsubscribe();
+      await loop;
+    },
+  };
+}

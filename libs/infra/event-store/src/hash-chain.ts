@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { EventStore, NewEvent, StoredEvent } from './port';
+
+/**
+ * Tamper evidence (SPEC section 7): every event's metadata carries `prevHash` (its stream
+ * predecessor's hash, or GENESIS) and `hash` = sha256 of its canonical content plus prevHash.
+ * Altering an event breaks its own hash; removing or reordering one breaks the next prevHash.
+ */
+export const GENESIS_HASH = '0'.repeat(64);
+
+export interface ChainFields {
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export function chainEvent(stream: string, revision: number, event: NewEvent, prevHash: string): ChainFields {
+  const { prevHash: _p, hash: _h, ...metadata } = (event.metadata ?? {}) as Record<string, unknown>;
+  const content = canonical({ stream, revision, id: event.id, type: event.type, data: event.data, metadata });
+  return { prevHash, hash: createHash('sha256').update(prevHash).update(content).digest('hex') };
+}
+
+export function hashOf(event: StoredEvent): string | undefined {
+  return typeof event.metadata.hash === 'string' ? event.metadata.hash : undefined;
+}
+
+export type ChainBreak = {
+  readonly stream: string;
+  readonly revision: number;
+  readonly position: bigint;
+  readonly eventId: string;
+  readonly problem: 'ALTERED' | 'MISSING_PREDECESSOR' | 'REORDERED_OR_REMOVED' | 'UNCHAINED';
+  readonly detail: string;
+};
+
+export interface VerifyResult {
+  readonly eventsChecked: number;
+  readonly streamsChecked: number;
+  /** The first broken link in global order, if any. */
+  readonly firstBreak?: ChainBreak;
+}
+
+/** Walks the whole store in global order and recomputes every link; names the first broken one. */
+export async function verifyChains(store: EventStore, onProgress?: (checked: number) => void): Promise<VerifyResult> {
+  const heads = new Map<string, { revision: number; hash: string }>();
+  let after = 0n;
+  let checked = 0;
+  for (;;) {
+    const page = await store.readAll({ after, maxCount: 2_000 });
+    if (page.length === 0) break;
+    for (const event of page) {
+      checked += 1;
+      const problem = checkLink(event, heads.get(event.stream));
+      if (problem) return { eventsChecked: checked, streamsChecked: heads.size, firstBreak: problem };
+      heads.set(event.stream, { revision: event.revision, hash: hashOf(event)! });
+    }
+    after = page[page.length - 1].position;
+    onProgress?.(checked);
+  }
+  return { eventsChecked: checked, streamsChecked: heads.size };
+}
+
+function checkLink(event: StoredEvent, head: { revision: number; hash: string } | undefined): ChainBreak | undefined {
+  const at = { stream: event.stream, revision: event.revision, position: event.position, eventId: event.id };
+  const stored = hashOf(event);
+  const prevHash = typeof event.metadata.prevHash === 'string' ? event.metadata.prevHash : undefined;
+  if (!stored || !prevHash) return { ...at, problem: 'UNCHAINED', detail: 'the event has no hash chain fields' };
+  const expectedPrev = head?.hash ?? GENESIS_HASH;
+  const expectedRevision = head ? head.revision + 1 : 0;
+  if (event.revision !== expectedRevision) {
+    return { ...at, problem: 'REORDERED_OR_REMOVED', detail: `revision ${event.revision} follows revision ${head?.revision ?? 'none'}` };
+  }
+  if (prevHash !== expectedPrev) {
+    return { ...at, problem: head ? 'REORDERED_OR_REMOVED' : 'MISSING_PREDECESSOR', detail: `prevHash ${prevHash.slice(0, 12)}… does not match the predecessor's hash ${expectedPrev.slice(0, 12)}…` };
+  }
+  const recomputed = chainEvent(event.stream, event.revision, event, prevHash).hash;
+  if (recomputed !== stored) {
+    return { ...at, problem: 'ALTERED', detail: `content hash ${recomputed.slice(0, 12)}… differs from the recorded ${stored.slice(0, 12)}…` };
+  }
+  return undefined;
+}
+
+/** Stable JSON: sorted keys, bigints as strings; what the hash is taken over. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (typeof value === 'bigint') return value.toString();
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value as object).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+  }
+  return value;
+}

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore } from '@backstop/event-store';
+import { waitUntil, sleep } from '@backstop/testing';
+import { startConsumer, DeadLetter } from './consumer-runner';
+import { encodeEnvelope, makeEnvelope } from './envelope';
+import { ConsumerHandle, MessageBus, TransportMessage } from './port';
+
+/**
+ * The message bus contract and the consumer runner's guarantees; every bus adapter runs these.
+ * `makeBus` returns a new client of the SAME broker (or the same in-memory bus) on each call.
+ */
+export function messageBusContract(adapterName: string, makeBus: () => Promise<MessageBus>, waitMs = 20_000): void {
+  describe(`message bus contract: ${adapterName}`, () => {
+    let bus: MessageBus;
+    const handles: ConsumerHandle[] = [];
+    const buses: MessageBus[] = [];
+    const topic = (name: string) => `c-${name}-${randomUUID().slice(0, 8)}`;
+    const consume = async (target: MessageBus, groupId: string, topics: string[], onMessage: (m: TransportMessage) => Promise<void>) => {
+      const handle = await target.subscribe({ groupId, topics, handle: onMessage });
+      handles.push(handle);
+      return handle;
+    };
+
+    beforeAll(async () => {
+      bus = await makeBus();
+      buses.push(bus);
+    });
+    afterAll(async () => {
+      for (const h of handles) await h.stop().catch(() => undefined);
+      for (const b of buses) await b.close();
+    });
+
+    it('delivers every message to every group, in order per key', async () => {
+      const t = topic('order');
+      await bus.ensureTopics([t]);
+      const seen: Record<string, string[]> = { g1: [], g2: [] };
+      for (const g of ['g1', 'g2']) {
+        await consume(bus, `${g}-${t}`, [t], async (m) => {
+          seen[g].push(`${m.key}:${m.value.toString()}`);
+        });
+      }
+      const sent: string[] = [];
+      for (let i = 0; i < 30; i += 1) sent.push(`k${i % 3}:${i}`);
+      await bus.publish(t, sent.map((s) => ({ key: s.split(':')[0], value: s.split(':')[1] })));
+      await waitUntil(() => seen.g1.length >= 30 && seen.g2.length >= 30, waitMs, 'both groups to receive 30 messages');
+      for (const g of ['g1', 'g2']) {
+        expect([...seen[g]].sort()).toEqual([...sent].sort());
+        for (const key of ['k0', 'k1', 'k2']) {
+          const values = seen[g].filter((s) => s.startsWith(`${key}:`)).map((s) => Number(s.split(':')[1]));
+          expect(values).toEqual([...values].sort((a, b) => a - b));
+        }
+      }
+    });
+
+    it('redelivers a message whose handler threw, and a restarted group resumes after its commits', async () => {
+      const t = topic('resume');
+      await bus.ensureTopics([t]);
+      const group = `g-${t}`;
+      const got: string[] = [];
+      let failOnce = true;
+      const first = await consume(bus, group, [t], async (m) => {
+        const v = m.value.toString();
+        if (v === 'b' && failOnce) {
+          failOnce = false;
+          throw new Error('transient');
+        }
+        got.push(v);
+      });
+      await bus.publish(t, ['a', 'b', 'c'].map((v) => ({ key: 'same', value: v })));
+      await waitUntil(() => got.length >= 3, waitMs, 'a, b, c');
+      await first.stop();
+      const other = await makeBus();
+      buses.push(other);
+      await other.publish(t, ['d', 'e'].map((v) => ({ key: 'same', value: v })));
+      await consume(other, group, [t], async (m) => {
+        got.push(m.value.toString());
+      });
+      await waitUntil(() => got.length >= 5, waitMs, 'd, e after restart');
+      await sleep(300);
+      expect(got).toEqual(['a', 'b', 'c', 'd', 'e']);
+    });
+
+    describe('consumer runner', () => {
+      const store = new SqliteEventStore(join(mkdtempSync(join(tmpdir(), 'backstop-runner-')), 'processed.db'));
+      afterAll(() => store.close());
+
+      it('dead-letters junk with the reason and original bytes, skips duplicates, and keeps consuming', async () => {
+        const t = topic('runner');
+        const dlq = topic('dlq');
+        await bus.ensureTopics([t, dlq]);
+        const handled: string[] = [];
+        const dead: DeadLetter[] = [];
+        await consume(bus, `dlq-reader-${dlq}`, [dlq], async (m) => {
+          dead.push(JSON.parse(m.value.toString()) as DeadLetter);
+        });
+        handles.push(
+          await startConsumer({
+            bus,
+            groupId: `runner-${t}`,
+            topics: [t],
+            dlqTopic: dlq,
+            processed: store,
+            accepts: (type) => type === 'Ping' || type === 'Boom',
+            messageBytesMax: 2_000,
+            retriesMax: 2,
+            retryBackoffMs: 10,
+            handle: async (envelope) => {
+              if (envelope.type === 'Boom') throw new Error('handler exploded');
+              handled.push(String(envelope.payload.n));
+              return 'ok';
+            },
+          }),
+        );
+        const ping = (n: number, id = randomUUID()) =>
+          encodeEnvelope(makeEnvelope({ id, type: 'Ping', key: 'k', time: '2026-01-01T00:00:00Z', payload: { n } }));
+        const dupId = randomUUID();
+        const raw = [
+          { key: 'k', value: 'not json {' },
+          { key: 'k', value: JSON.stringify({ hello: 'no envelope' }) },
+          encodeEnvelope(makeEnvelope({ type: 'Unheard', key: 'k', time: '2026-01-01T00:00:00Z', payload: {} })),
+          { key: 'k', value: 'x'.repeat(3_000) },
+          encodeEnvelope(makeEnvelope({ type: 'Boom', key: 'k', time: '2026-01-01T00:00:00Z', payload: {} })),
+          ping(1, dupId),
+          ping(1, dupId),
+          ping(2),
+        ];
+        await bus.publish(t, raw);
+        await waitUntil(() => handled.length >= 2 && dead.length >= 5, waitMs, 'two handled and five dead letters');
+        await sleep(300);
+        expect(handled).toEqual(['1', '2']);
+        expect(dead.map((d) => d.reason)).toEqual(['NOT_JSON', 'INVALID_ENVELOPE', 'UNKNOWN_TYPE', 'OVERSIZED', 'HANDLER_FAILED']);
+        expect(Buffer.from(dead[0].originalBase64, 'base64').toString()).toBe('not json {');
+        expect(dead[1].detail).toMatch(/id must be a UUID/);
+        expect(dead[2].detail).toMatch(/"Unheard" is not handled/);
+        expect(dead[4].detail).toMatch(/handler exploded \(after 3 attempts\)/);
+        expect(dead.every((d) => d.source.topic === t)).toBe(true);
+      });
+    });
+  });
+}

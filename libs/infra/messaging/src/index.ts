@@ -1,0 +1,6 @@
+export * from './port';
+export * from './topics';
+export * from './envelope';
+export * from './in-process-bus';
+export * from './kafka-bus';
+export * from './consumer-runner';

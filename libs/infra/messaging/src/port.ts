@@ -1,0 +1,52 @@
+/**
+ * The message bus port: Kafka in production (kafkajs adapter), in memory for the single-process
+ * default and unit tests. Both pass one contract suite (contract-suite.ts). Values are raw bytes:
+ * the envelope is parsed by the consumer runner, so a malformed message can be dead-lettered
+ * with its original bytes.
+ */
+export interface OutgoingMessage {
+  readonly key: string;
+  readonly value: Buffer | string;
+  readonly headers?: Record<string, string>;
+}
+
+export interface TransportMessage {
+  readonly topic: string;
+  readonly key: string;
+  readonly value: Buffer;
+  readonly headers: Record<string, string>;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+export interface SubscribeOptions {
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  /** Called in order per partition (per key). Resolve = commit; throw = redelivered. */
+  readonly handle: (message: TransportMessage) => Promise<void>;
+  /** Start from the earliest offset when the group has none committed (default true). */
+  readonly fromBeginning?: boolean;
+}
+
+export interface ConsumerHandle {
+  stop(): Promise<void>;
+}
+
+export interface MessageBus {
+  /** 'kafka' or 'in-process': logged at start-up. */
+  readonly kind: string;
+  /** Where it talks to (brokers, or "memory"). */
+  readonly location: string;
+  ensureTopics(topics: readonly string[]): Promise<void>;
+  publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
+  subscribe(options: SubscribeOptions): Promise<ConsumerHandle>;
+  close(): Promise<void>;
+}
+
+export const BUS_LIMITS = {
+  /** Largest message value accepted by the consumer runner (bytes); larger ones are dead-lettered. */
+  messageBytesMax: 262_144,
+  publishBatchMax: 1_000,
+  /** In-process bus: messages kept per topic before the oldest are dropped. */
+  inProcessRetainMax: 200_000,
+} as const;

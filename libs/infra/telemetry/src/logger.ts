@@ -1,0 +1,56 @@
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+}
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/**
+ * One JSON object per line (what Kubernetes log shippers expect), or a readable line on a TTY
+ * when LOG_FORMAT=pretty. Level from LOG_LEVEL (default info).
+ */
+export function createLogger(
+  base: Record<string, unknown> = {},
+  options: { level?: LogLevel; format?: 'json' | 'pretty'; write?: (line: string) => void } = {},
+): Logger {
+  const level = options.level ?? ((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'info');
+  const format = options.format ?? (process.env.LOG_FORMAT === 'pretty' ? 'pretty' : 'json');
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const emit = (at: LogLevel, message: string, fields?: Record<string, unknown>) => {
+    if (ORDER[at] < (ORDER[level] ?? 20)) return;
+    const record = { time: new Date().toISOString(), level: at, message, ...base, ...(fields ?? {}) };
+    write(format === 'pretty' ? pretty(record) : JSON.stringify(record, replacer));
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    child: (fields) => createLogger({ ...base, ...fields }, { level, format, write }),
+  };
+}
+
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+  child: () => silentLogger,
+};
+
+function replacer(_key: string, value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
+  return value;
+}
+
+function pretty(record: Record<string, unknown>): string {
+  const { time, level, message, ...rest } = record;
+  const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest, replacer)}` : '';
+  return `${String(time)} ${String(level).toUpperCase().padEnd(5)} ${String(message)}${extra}`;
+}

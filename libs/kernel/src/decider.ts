@@ -1,0 +1,27 @@
+/**
+ * The decider shape (Emmett, EventSourcing.NodeJS): pure decide/evolve over an initial state.
+ * Time and ids arrive in the command, never from the wall clock.
+ */
+export interface DomainEvent<TType extends string = string, TData = unknown> {
+  readonly type: TType;
+  readonly data: TData;
+}
+
+export interface Decider<TCommand, TState, TEvent extends DomainEvent> {
+  readonly initialState: TState;
+  decide(command: TCommand, state: TState): TEvent[];
+  evolve(state: TState, event: TEvent): TState;
+}
+
+export function fold<TState, TEvent>(
+  evolve: (state: TState, event: TEvent) => TState,
+  initialState: TState,
+  events: readonly TEvent[],
+): TState {
+  return events.reduce(evolve, initialState);
+}
+
+/** Compile-time exhaustiveness: a new variant that is not handled fails to compile. */
+export function assertNever(value: never, what = 'value'): never {
+  throw new Error(`unhandled ${what}: ${JSON.stringify(value)}`);
+}

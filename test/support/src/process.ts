@@ -1,0 +1,56 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { waitUntil } from './wait';
+
+export const WORKSPACE_ROOT = join(__dirname, '..', '..', '..');
+
+export interface RunningApp {
+  readonly child: ChildProcess;
+  readonly url: string;
+  output(): string;
+  /** SIGTERM and wait (bounded); SIGKILL if it does not stop in time. */
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+/** Starts an app entry (e.g. apps/backstop/src/main.ts) on a free port and waits until it listens. */
+export async function startApp(entry: string, env: Record<string, string>, timeoutMs = 60_000): Promise<RunningApp> {
+  const child = spawn(process.execPath, ['-r', join(WORKSPACE_ROOT, 'tools/register.js'), join(WORKSPACE_ROOT, entry)], {
+    cwd: WORKSPACE_ROOT,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const url = await waitUntil(
+    () => {
+      if (gone) throw new Error(`app exited during start-up:\n${out}`);
+      return /listening on (http:\/\/[\d.]+:\d+)/.exec(out)?.[1];
+    },
+    timeoutMs,
+    `${entry} to listen`,
+  ).catch((err: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`${err.message}\n${out.slice(-3000)}`);
+  });
+  return {
+    child,
+    url,
+    output: () => out,
+    stop: async () => {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
