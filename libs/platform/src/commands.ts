@@ -1,0 +1,164 @@
+import { plainToInstance } from 'class-transformer';
+import { validate } from 'class-validator';
+import { DomainRejection, Violation } from '@backstop/kernel';
+import { EventStore } from '@backstop/event-store';
+import { Envelope, flattenValidationErrors } from '@backstop/messaging';
+import { Logger, MetricsRegistry } from '@backstop/telemetry';
+import { ServiceName } from './config';
+import { bodyHash } from './ids';
+
+/** The reply to one command: on backstop.replies (key = command id) and in the HTTP response. */
+export interface CommandReply {
+  readonly commandId: string;
+  readonly commandType: string;
+  readonly status: 'ACCEPTED' | 'REJECTED';
+  /** ACCEPTED: the stream written and its revision after the command, plus the ids it created. */
+  readonly stream?: string;
+  readonly revision?: number;
+  readonly ids?: Record<string, string>;
+  readonly events?: readonly string[];
+  /** REJECTED: every violated field and rule. */
+  readonly violations?: readonly Violation[];
+}
+
+export interface CommandContext {
+  readonly commandId: string;
+  readonly correlationId: string;
+  readonly traceparent?: string;
+  /** When the service accepted the command (the injected clock), recorded in the events. */
+  readonly receivedAt: string;
+}
+
+export interface Accepted {
+  readonly stream: string;
+  readonly revision: number;
+  readonly ids?: Record<string, string>;
+  readonly events: readonly string[];
+}
+
+export interface CommandDefinition<P extends object = object> {
+  readonly type: string;
+  readonly service: ServiceName;
+  readonly schemaVersion: number;
+  readonly summary: string;
+  /** class-validator DTO: the boundary check of the payload. */
+  readonly dto: new () => P;
+  /** The entity the command targets (its Kafka key). */
+  readonly key: (payload: P) => string;
+  readonly handle: (payload: P, context: CommandContext) => Promise<Accepted>;
+}
+
+const CONSUMER = 'commands';
+
+/**
+ * The one command pipeline behind POST /v1/commands and the *.commands topics:
+ * dedupe by command id (same body → the stored reply; different body → conflict), validate the
+ * payload with class-validator, run the handler, remember the reply. Never throws on bad input.
+ */
+export class CommandBus {
+  private readonly definitions = new Map<string, CommandDefinition>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly logger: Logger,
+    private readonly metrics: MetricsRegistry,
+    private readonly now: () => Date,
+  ) {}
+
+  register(definition: CommandDefinition<any>): void {
+    if (this.definitions.has(definition.type)) throw new Error(`command ${definition.type} registered twice`);
+    this.definitions.set(definition.type, definition as CommandDefinition);
+  }
+
+  definitionsFor(service?: ServiceName): CommandDefinition[] {
+    return [...this.definitions.values()].filter((d) => !service || d.service === service);
+  }
+
+  accepts(type: string): boolean {
+    return this.definitions.has(type);
+  }
+
+  async execute(envelope: Envelope): Promise<CommandReply> {
+    const started = process.hrtime.bigint();
+    const reply = await this.executeInner(envelope);
+    this.metrics.counter('backstop_commands_total', 'Commands handled, by type and status').inc({ type: envelope.type, status: reply.status });
+    this.metrics
+      .histogram('backstop_command_seconds', 'Command handling time')
+      .observe(Number(process.hrtime.bigint() - started) / 1e9, { type: envelope.type });
+    return reply;
+  }
+
+  private async executeInner(envelope: Envelope): Promise<CommandReply> {
+    const definition = this.definitions.get(envelope.type);
+    const rejected = (violations: Violation[]): CommandReply => ({
+      commandId: envelope.id,
+      commandType: envelope.type,
+      status: 'REJECTED',
+      violations,
+    });
+    if (!definition) {
+      return rejected([{ field: 'type', rule: 'knownCommand', message: `unknown command type "${envelope.type}" (known: ${[...this.definitions.keys()].join(', ')})` }]);
+    }
+    if (envelope.schemaVersion !== definition.schemaVersion) {
+      return rejected([{ field: 'schemaVersion', rule: 'supportedVersion', message: `${envelope.type} schema version ${envelope.schemaVersion} is not supported (supported: ${definition.schemaVersion})` }]);
+    }
+    const hash = bodyHash({ type: envelope.type, payload: envelope.payload });
+    const stored = await this.store.findProcessed(CONSUMER, envelope.id);
+    if (stored !== undefined) {
+      const previous = JSON.parse(stored) as { hash: string; reply: CommandReply };
+      if (previous.hash === hash) return previous.reply;
+      return rejected([{ field: 'id', rule: 'idempotencyConflict', message: `command id ${envelope.id} was already used with a different body; use a new id for a new command` }]);
+    }
+    const payload = plainToInstance(definition.dto, envelope.payload);
+    const violations = flattenValidationErrors(await validate(payload as object, { whitelist: true, forbidNonWhitelisted: true }));
+    let reply: CommandReply;
+    if (violations.length > 0) {
+      reply = rejected(violations.map((v) => ({ ...v, field: `payload.${v.field}` })));
+    } else {
+      reply = await this.run(definition, payload, envelope, rejected);
+    }
+    await this.store.recordProcessed(CONSUMER, envelope.id, JSON.stringify({ hash, reply }));
+    this.logger.info('command handled', {
+      commandId: envelope.id,
+      type: envelope.type,
+      status: reply.status,
+      ...(reply.violations ? { violations: reply.violations.map((v) => `${v.field}:${v.rule}`).join(',') } : {}),
+    });
+    return reply;
+  }
+
+  private async run(
+    definition: CommandDefinition,
+    payload: object,
+    envelope: Envelope,
+    rejected: (violations: Violation[]) => CommandReply,
+  ): Promise<CommandReply> {
+    try {
+      const accepted = await definition.handle(payload, {
+        commandId: envelope.id,
+        correlationId: envelope.correlationId,
+        traceparent: envelope.traceparent,
+        receivedAt: this.now().toISOString(),
+      });
+      return {
+        commandId: envelope.id,
+        commandType: envelope.type,
+        status: 'ACCEPTED',
+        stream: accepted.stream,
+        revision: accepted.revision,
+        ids: accepted.ids ?? {},
+        events: accepted.events,
+      };
+    } catch (err) {
+      if (err instanceof DomainRejection) {
+        return rejected(err.violations.map((v) => ({ ...v, field: v.field.startsWith('payload.') ? v.field : `payload.${v.field}` })));
+      }
+      throw err;
+    }
+  }
+}
+
+/** What a command's events record as their cause (the command id: event ids derive from it). */
+export function causationOf(context: CommandContext): { causationId: string; correlationId: string; occurredAt: string; traceparent?: string } {
+  return { causationId: context.commandId, correlationId: context.correlationId, occurredAt: context.receivedAt, traceparent: context.traceparent };
+}

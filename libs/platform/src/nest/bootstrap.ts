@@ -1,0 +1,117 @@
+import 'reflect-metadata';
+import { INestApplication, LoggerService, Type } from '@nestjs/common';
+import { NestExpressApplication } from '@nestjs/platform-express';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Clock, ManualClock } from '@backstop/kernel';
+import { Logger } from '@backstop/telemetry';
+import { configFromEnv, RuntimeConfig, ServiceName } from '../config';
+import { Runtime } from '../runtime';
+import { PlatformModule } from './platform.module';
+import { TestClockController } from './test-clock.controller';
+
+const SHUTDOWN_TIMEOUT_MS = 20_000;
+
+export interface BackstopApp {
+  readonly app: INestApplication;
+  readonly runtime: Runtime;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export interface BootstrapOptions {
+  readonly services: readonly ServiceName[];
+  /** The Nest modules of those services (each lives in its capability's service lib). */
+  readonly modules: readonly Type<unknown>[];
+  readonly config?: Partial<RuntimeConfig>;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+/** Builds and starts one process: the four services (npm start) or one (a deployment). */
+export async function bootstrapBackstop(options: BootstrapOptions): Promise<BackstopApp> {
+  const config: RuntimeConfig = { ...configFromEnv(options.services), ...(options.config ?? {}) };
+  const testClockStart = process.env.BACKSTOP_TEST_CLOCK;
+  const clock = options.clock ?? (testClockStart ? new ManualClock(new Date(testClockStart)) : undefined);
+  const runtime = Runtime.create(config, { clock, logger: options.logger });
+  const app = await NestFactory.create<NestExpressApplication>(
+    {
+      module: class BackstopAppModule {},
+      imports: [PlatformModule.forRuntime(runtime), ...options.modules],
+      controllers: testClockStart && !options.clock ? [TestClockController] : [],
+    },
+    { logger: nestLogger(runtime.logger), bodyParser: true, abortOnError: false },
+  );
+  app.useBodyParser('json', { limit: '1mb' });
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Backstop')
+      .setDescription(`Risk-sharing backstop for crypto derivatives. Services in this process: ${config.services.join(', ')}.`)
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document);
+  await app.init();
+  await runtime.start();
+  await app.listen(config.port, config.host);
+  const address = app.getHttpServer().address() as { port: number };
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
+  return { app, runtime, url, close: () => app.close() };
+}
+
+function nestLogger(logger: Logger): LoggerService {
+  const child = logger.child({ component: 'nest' });
+  return {
+    log: (message: unknown) => child.debug(String(message)),
+    error: (message: unknown, trace?: unknown) => child.error(String(message), trace ? { trace: String(trace) } : undefined),
+    warn: (message: unknown) => child.warn(String(message)),
+    debug: (message: unknown) => child.debug(String(message)),
+    verbose: () => undefined,
+  };
+}
+
+/** Entry point of every app: start, print where it listens and what it stores, exit non-zero on failure. */
+export async function runMain(options: BootstrapOptions): Promise<void> {
+  try {
+    const started = await bootstrapBackstop(options);
+    const { runtime } = started;
+    runtime.logger.info(`Backstop listening on ${started.url} (health: ${started.url}/health/ready, docs: ${started.url}/docs)`, {
+      services: runtime.config.services,
+      mode: runtime.config.mode,
+      store: runtime.store.kind,
+      dataLocation: runtime.store.location,
+      bus: `${runtime.bus.kind} (${runtime.bus.location})`,
+    });
+    if (process.env.BACKSTOP_TEST_CLOCK) {
+      runtime.logger.warn('BACKSTOP_TEST_CLOCK is set: this process runs on a manual clock moved by POST /v1/test/clock (tests only)');
+    }
+    if (runtime.authGenerated) {
+      runtime.logger.warn('BACKSTOP_TOKENS is not set: generated one bearer token per role for this run', {
+        tokens: Object.fromEntries(runtime.auth.principals.map((p) => [p.role, p.token])),
+      });
+    }
+    // Graceful shutdown (Kubernetes sends SIGTERM): stop consuming, finish in-flight work, close
+    // the bus and the store; bounded, so a stuck dependency cannot hold the pod forever.
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      runtime.logger.info('shutting down', { signal });
+      setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
+      started.close().then(
+        () => process.exit(0),
+        (err: Error) => {
+          runtime.logger.error('shutdown failed', { error: err.message });
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  } catch (err) {
+    process.stderr.write(`Backstop failed to start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,42 @@
+import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { EnvelopeDto, flattenValidationErrors } from '@backstop/messaging';
+import { Runtime } from '../runtime';
+import { RUNTIME } from './tokens';
+
+@ApiTags('commands')
+@Controller('v1/commands')
+export class CommandsController {
+  constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {}
+
+  @Post()
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Submit a command in its envelope (same handling as the *.commands Kafka topics)',
+    description:
+      'The reply is in the response and on backstop.replies. 200 accepted, 422 rejected (every field and rule), 409 the id was used with another body, 400 not an envelope.',
+  })
+  @ApiBody({ type: EnvelopeDto })
+  @ApiResponse({ status: 200, description: 'ACCEPTED (or a retried command: the same reply again)' })
+  @ApiResponse({ status: 422, description: 'REJECTED with violations' })
+  async submit(@Body() body: unknown, @Res({ passthrough: true }) res: Response): Promise<unknown> {
+    const dto = plainToInstance(EnvelopeDto, body);
+    const violations = typeof body === 'object' && body !== null ? flattenValidationErrors(validateSync(dto as object)) : [{ field: '(body)', rule: 'isObject', message: 'body must be a JSON envelope object' }];
+    if (violations.length > 0) {
+      res.status(400);
+      return { status: 'REJECTED', violations };
+    }
+    const envelope = dto as unknown as Parameters<Runtime['commands']['execute']>[0];
+    const reply = await this.runtime.commands.execute(envelope);
+    this.runtime.publishReply(envelope, reply).catch((err: Error) =>
+      this.runtime.logger.warn('reply not published to the replies topic', { commandId: envelope.id, error: err.message }),
+    );
+    if (reply.status === 'REJECTED') {
+      res.status(reply.violations?.some((v) => v.rule === 'idempotencyConflict') ? 409 : 422);
+    }
+    return reply;
+  }
+}

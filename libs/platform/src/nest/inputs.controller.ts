@@ -1,0 +1,62 @@
+import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { encodeEnvelope, EnvelopeDto, flattenValidationErrors, TOPICS, TopicName } from '@backstop/messaging';
+import { INPUT_SCHEMAS } from '../inputs';
+import { Runtime } from '../runtime';
+import { RUNTIME } from './tokens';
+
+/**
+ * Market data and credit updates over HTTP: the same envelopes as the Kafka input topics, put on
+ * that topic (the in-process bus in the single-process default), so the same consumers handle them.
+ */
+@ApiTags('inputs')
+@Controller('v1')
+export class InputsController {
+  constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {}
+
+  @Post('market/marks')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Publish MarkPrice envelopes onto backstop.market.marks (one envelope or an array)' })
+  @ApiBody({ type: EnvelopeDto, isArray: true })
+  marks(@Body() body: unknown, @Res({ passthrough: true }) res: Response): Promise<unknown> {
+    return this.publish(TOPICS.marketMarks, 'MarkPrice', body, res);
+  }
+
+  @Post('credit/scores')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Publish CreditScore envelopes onto backstop.credit.scores (one envelope or an array)' })
+  @ApiBody({ type: EnvelopeDto, isArray: true })
+  credit(@Body() body: unknown, @Res({ passthrough: true }) res: Response): Promise<unknown> {
+    return this.publish(TOPICS.creditScores, 'CreditScore', body, res);
+  }
+
+  private async publish(topic: TopicName, type: keyof typeof INPUT_SCHEMAS, body: unknown, res: Response): Promise<unknown> {
+    const items = Array.isArray(body) ? body : [body];
+    if (items.length === 0 || items.length > 1_000) {
+      res.status(400);
+      return { status: 'REJECTED', violations: [{ field: '(body)', rule: 'batchSize', message: 'send 1 to 1000 envelopes' }] };
+    }
+    const violations = items.flatMap((item, i) => {
+      const problems = typeof item === 'object' && item !== null ? flattenValidationErrors(validateSync(plainToInstance(EnvelopeDto, item) as object)) : [{ field: '', rule: 'isObject', message: 'must be an envelope object' }];
+      const wrongType = (item as { type?: unknown })?.type !== type ? [{ field: 'type', rule: 'equals', message: `type must be ${type}` }] : [];
+      const payload = (item as { payload?: unknown })?.payload;
+      const payloadProblems =
+        problems.length === 0 && wrongType.length === 0
+          ? flattenValidationErrors(validateSync(plainToInstance(INPUT_SCHEMAS[type] as new () => object, payload) as object, { whitelist: true, forbidNonWhitelisted: true })).map((v) => ({ ...v, field: `payload.${v.field}` }))
+          : [];
+      return [...problems, ...wrongType, ...payloadProblems].map((v) => ({ ...v, field: Array.isArray(body) ? `[${i}].${v.field}` : v.field }));
+    });
+    if (violations.length > 0) {
+      res.status(400);
+      return { status: 'REJECTED', violations };
+    }
+    await this.runtime.bus.publish(
+      this.runtime.topics.of(topic),
+      items.map((item) => encodeEnvelope(item as Parameters<typeof encodeEnvelope>[0])),
+    );
+    return { status: 'PUBLISHED', topic: this.runtime.topics.of(topic), count: items.length };
+  }
+}

@@ -1,0 +1,35 @@
+import { CanActivate, ExecutionContext, ForbiddenException, Inject, Injectable, SetMetadata, UnauthorizedException, applyDecorators, UseGuards } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { Principal, Role } from '../auth';
+import { Runtime } from '../runtime';
+import { RUNTIME } from './tokens';
+
+const ROLES_KEY = 'backstop:roles';
+
+@Injectable()
+export class RolesGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector, @Inject(RUNTIME) private readonly runtime: Runtime) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, [context.getHandler(), context.getClass()]);
+    if (!roles || roles.length === 0) return true;
+    const request = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined>; principal?: Principal }>();
+    const principal = this.runtime.auth.authenticate(request.headers.authorization);
+    if (!principal) throw new UnauthorizedException('a bearer token is required (Authorization: Bearer <token>)');
+    if (!roles.includes(principal.role)) throw new ForbiddenException(`this endpoint needs the role ${roles.join(' or ')}; the token has ${principal.role}`);
+    request.principal = principal;
+    return true;
+  }
+}
+
+/** Only these roles may call the endpoint (bearer token, SPEC section 9). */
+export function Roles(...roles: Role[]): MethodDecorator & ClassDecorator {
+  return applyDecorators(
+    SetMetadata(ROLES_KEY, roles),
+    UseGuards(RolesGuard),
+    ApiBearerAuth(),
+    ApiUnauthorizedResponse({ description: 'no or unknown bearer token' }),
+    ApiForbiddenResponse({ description: `needs role ${roles.join(' or ')}` }),
+  );
+}
