@@ -1,0 +1,98 @@
+import { contractDecider, ContractSpec, PartyFacts, partyDecider } from '@backstop/intake';
+import { CommandDefinition, decideCommand, loadState, Runtime, streamName } from '@backstop/platform';
+import { CloseContractDto, CollateralDto, RegisterContractDto, RegisterPartyDto, UpdateCreditProfileDto } from './dto';
+
+const SERVICE = 'contract-intake' as const;
+
+/** The contract-intake commands (SPEC section 3 steps 1-2, section 8). */
+export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
+  const store = runtime.store;
+
+  const partyFacts = async (partyId: string): Promise<PartyFacts | undefined> => {
+    const { state } = await loadState(store, streamName('party', partyId), partyDecider);
+    return state.exists && state.role ? { partyId, role: state.role } : undefined;
+  };
+
+  const registerParty: CommandDefinition<RegisterPartyDto> = {
+    type: 'RegisterParty',
+    service: SERVICE,
+    schemaVersion: 1,
+    summary: 'Register a desk, counterparty or provider with its credit profile (rating or annual PD).',
+    dto: RegisterPartyDto,
+    key: (p) => p.partyId,
+    handle: async (p, ctx) => {
+      const command = { type: 'RegisterParty' as const, partyId: p.partyId, name: p.name, role: p.role, credit: { ...p.credit }, at: ctx.receivedAt };
+      return decideCommand(store, streamName('party', p.partyId), partyDecider, command, ctx, { partyId: p.partyId });
+    },
+  };
+
+  const updateCredit: CommandDefinition<UpdateCreditProfileDto> = {
+    type: 'UpdateCreditProfile',
+    service: SERVICE,
+    schemaVersion: 1,
+    summary: "Replace a party's credit profile (a credit feed or an analyst); pricing reprices its coverages.",
+    dto: UpdateCreditProfileDto,
+    key: (p) => p.partyId,
+    handle: async (p, ctx) => {
+      const command = { type: 'UpdateCreditProfile' as const, partyId: p.partyId, credit: { ...p.credit }, reason: p.reason, at: ctx.receivedAt };
+      return decideCommand(store, streamName('party', p.partyId), partyDecider, command, ctx, { partyId: p.partyId });
+    },
+  };
+
+  const registerContract: CommandDefinition<RegisterContractDto> = {
+    type: 'RegisterContract',
+    service: SERVICE,
+    schemaVersion: 1,
+    summary: 'Register a bilateral PERPETUAL, FUTURE or OPTION contract between two registered parties.',
+    dto: RegisterContractDto,
+    key: (p) => p.contractId,
+    handle: async (p, ctx) => {
+      const { contractId, ...rest } = p;
+      const spec: ContractSpec = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as unknown as ContractSpec;
+      const command = {
+        type: 'RegisterContract' as const,
+        contractId,
+        spec,
+        longParty: await partyFacts(p.longPartyId),
+        shortParty: await partyFacts(p.shortPartyId),
+        at: ctx.receivedAt,
+      };
+      return decideCommand(store, streamName('contract', contractId), contractDecider, command, ctx, { contractId });
+    },
+  };
+
+  const collateral = (type: 'DepositCollateral' | 'WithdrawCollateral', summary: string): CommandDefinition<CollateralDto> => ({
+    type,
+    service: SERVICE,
+    schemaVersion: 1,
+    summary,
+    dto: CollateralDto,
+    key: (p) => p.contractId,
+    handle: async (p, ctx) => {
+      const command = { type, contractId: p.contractId, partyId: p.partyId, amount: p.amount, at: ctx.receivedAt };
+      return decideCommand(store, streamName('contract', p.contractId), contractDecider, command, ctx, { contractId: p.contractId });
+    },
+  });
+
+  const closeContract: CommandDefinition<CloseContractDto> = {
+    type: 'CloseContract',
+    service: SERVICE,
+    schemaVersion: 1,
+    summary: 'Ask to close a contract at a price; it closes when the other side asks at the same price.',
+    dto: CloseContractDto,
+    key: (p) => p.contractId,
+    handle: async (p, ctx) => {
+      const command = { type: 'CloseContract' as const, contractId: p.contractId, partyId: p.partyId, closePrice: p.closePrice, at: ctx.receivedAt };
+      return decideCommand(store, streamName('contract', p.contractId), contractDecider, command, ctx, { contractId: p.contractId });
+    },
+  };
+
+  return [
+    registerParty,
+    updateCredit,
+    registerContract,
+    collateral('DepositCollateral', 'Post collateral to one side of a contract (cures a margin call before its deadline).'),
+    collateral('WithdrawCollateral', "Take collateral back, never below the side's requirement."),
+    closeContract,
+  ];
+}

@@ -1,0 +1,150 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { DomainRejection, isIsoUtc, isSupportedCurrency } from '@backstop/kernel';
+import { Envelope, flattenValidationErrors, TOPICS } from '@backstop/messaging';
+import { ConsumerDefinition, CreditScoreDto, MarkPriceDto, Runtime, TickerDefinition } from '@backstop/platform';
+import { PricingService, Trigger } from './pricing.service';
+
+const SERVICE = 'premium-pricing' as const;
+
+/**
+ * An input that breaks its schema (the platform's MarkPriceDto / CreditScoreDto; HTTP checks them
+ * too, but Kafka producers can send anything): thrown, so the consumer runner retries a bounded number of times, then dead-letters it with this reason. */
+export class InvalidInputError extends Error {
+  constructor(type: string, detail: string) {
+    super(`${type} payload is invalid: ${detail}`);
+    this.name = 'InvalidInputError';
+  }
+}
+
+function parseInput<T extends object>(type: string, dto: new () => T, payload: unknown): T {
+  const instance = plainToInstance(dto, payload as object);
+  const violations = flattenValidationErrors(validateSync(instance as object));
+  if (violations.length > 0) throw new InvalidInputError(type, violations.map((v) => `${v.field}: ${v.message}`).join('; '));
+  return instance;
+}
+
+function trigger(envelope: Envelope): Trigger {
+  return { causationId: envelope.id, correlationId: envelope.correlationId, ...(envelope.traceparent ? { traceparent: envelope.traceparent } : {}) };
+}
+
+const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+const at = (envelope: Envelope): string => {
+  const given = envelope.payload.at;
+  return isIsoUtc(given) ? given : envelope.time;
+};
+
+/**
+ * What pricing listens to, registered through the runtime so the same handlers run on Kafka
+ * (their own consumer groups) and, in the single-process default, on the store (event topics)
+ * and the in-process bus (input topics). Every handler is idempotent: decisions are keyed by the
+ * message id (the event id, for events), so a redelivery writes nothing new.
+ */
+export function pricingConsumers(pricing: PricingService): ConsumerDefinition[] {
+  return [
+    {
+      name: 'pricing-marks',
+      service: SERVICE,
+      topics: [TOPICS.marketMarks],
+      types: ['MarkPrice'],
+      handle: async (envelope) => {
+        const mark = parseInput('MarkPrice', MarkPriceDto, envelope.payload);
+        await pricing.observeMark({ underlying: mark.underlying, price: mark.price, ...(mark.volAnnual !== undefined ? { volAnnual: mark.volAnnual } : {}), at: mark.at }, trigger(envelope));
+      },
+    },
+    {
+      name: 'pricing-credit-scores',
+      service: SERVICE,
+      topics: [TOPICS.creditScores],
+      types: ['CreditScore'],
+      handle: async (envelope) => {
+        const score = parseInput('CreditScore', CreditScoreDto, envelope.payload);
+        const { partyId, rating, pdAnnual, source } = score;
+        await pricing.observeCredit({ partyId, ...(rating !== undefined ? { rating } : {}), ...(pdAnnual !== undefined ? { pdAnnual } : {}), source, at: score.at }, trigger(envelope));
+      },
+    },
+    {
+      name: 'pricing-intake-events',
+      service: SERVICE,
+      topics: [TOPICS.intakeEvents],
+      types: ['CreditProfileUpdated', 'ContractClosed'],
+      handle: async (envelope) => {
+        const p = envelope.payload;
+        if (envelope.type === 'CreditProfileUpdated' && str(p.partyId)) return pricing.creditProfileUpdated(str(p.partyId)!, trigger(envelope));
+        if (envelope.type === 'ContractClosed' && str(p.contractId)) {
+          const contractId = str(p.contractId)!;
+          return pricing.endCoverages((r) => r.contractId === contractId, 'CONTRACT_CLOSED', `contract ${contractId} closed by both sides at ${str(p.closePrice) ?? '?'}`, at(envelope), trigger(envelope));
+        }
+      },
+    },
+    {
+      name: 'pricing-margin-events',
+      service: SERVICE,
+      topics: [TOPICS.marginEvents],
+      types: ['ContractSettled'],
+      handle: async (envelope) => {
+        const contractId = str(envelope.payload.contractId);
+        if (!contractId) return;
+        const detail = `contract ${contractId} settled (${str(envelope.payload.reason) ?? '?'}) at ${str(envelope.payload.price) ?? '?'}`;
+        await pricing.endCoverages((r) => r.contractId === contractId, 'CONTRACT_SETTLED', detail, at(envelope), trigger(envelope));
+      },
+    },
+    {
+      name: 'pricing-settlement-events',
+      service: SERVICE,
+      topics: [TOPICS.settlementEvents],
+      types: ['CapacityAssessed', 'DefaultSettled'],
+      handle: async (envelope) => {
+        const p = envelope.payload;
+        if (envelope.type === 'DefaultSettled') {
+          const partyId = str(p.partyId);
+          if (!partyId) return;
+          return pricing.endCoverages((r) => r.counterpartyId === partyId, 'DEFAULT_SETTLED', `default ${str(p.defaultId) ?? '?'} of ${partyId} settled`, at(envelope), trigger(envelope));
+        }
+        try {
+          await pricing.capacityAssessed(capacityAssessment(envelope), trigger(envelope));
+        } catch (err) {
+          // Another service's event is not redelivered differently: retrying it forever would stall this
+          // consumer (the store-fed subscription retries until success). Say so loudly and move on.
+          if (!(err instanceof InvalidInputError || err instanceof DomainRejection)) throw err;
+          pricing.runtime.logger.error('CapacityAssessed not usable; skipped', { eventId: envelope.id, error: err.message });
+        }
+      },
+    },
+  ];
+}
+
+/** CapacityAssessed as default-settlement documents it; a malformed one is an error (dead-lettered on Kafka, retried from the store). */
+export function capacityAssessment(envelope: Envelope) {
+  const p = envelope.payload;
+  const stream = str(p._stream);
+  const poolId = str(p.poolId) ?? (stream?.startsWith('pool-') ? stream.slice(5) : undefined);
+  const currency = str(p.currency);
+  const headroom = str(p.headroom);
+  if (!poolId || !currency || !isSupportedCurrency(currency) || headroom === undefined) {
+    throw new InvalidInputError('CapacityAssessed', 'needs poolId, a supported currency and headroom (a decimal string)');
+  }
+  const worst = Array.isArray(p.worstCounterparties) ? p.worstCounterparties : [];
+  const worstCounterparties = worst
+    .map((w) => (typeof w === 'string' ? w : str((w as Record<string, unknown>)?.partyId) ?? str((w as Record<string, unknown>)?.counterpartyId)))
+    .filter((w): w is string => w !== undefined);
+  return {
+    poolId,
+    currency,
+    headroom,
+    capital: str(p.capital) ?? '',
+    cover2Requirement: str(p.cover2Requirement) ?? '',
+    assessedAt: at(envelope),
+    worstCounterparties,
+  };
+}
+
+/** Premium collection: every tick charges what has fallen due, lapses what is past its grace, expires what is over. */
+export function premiumTicker(pricing: PricingService, everyMs: number): TickerDefinition {
+  return { name: 'pricing-premium-collection', service: SERVICE, everyMs, handle: (nowIso) => pricing.collectAll(nowIso) };
+}
+
+export function registerPricing(runtime: Runtime, pricing: PricingService, tickMs: number): void {
+  pricingConsumers(pricing).forEach((consumer) => runtime.registerConsumer(consumer));
+  runtime.registerTicker(premiumTicker(pricing, tickMs));
+}

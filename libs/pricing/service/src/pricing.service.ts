@@ -1,0 +1,397 @@
+import { contractDecider, partyDecider } from '@backstop/intake';
+import { currencyOf, DomainRejection, fromMinor, iso, ms, reject } from '@backstop/kernel';
+import { Logger } from '@backstop/telemetry';
+import {
+  AccountCommand,
+  accountDecider,
+  AccountEvent,
+  AccountState,
+  capacityAvailable,
+  CapacityCommand,
+  capacityDecider,
+  CapacityEvent,
+  CapacityState,
+  ContractFacts,
+  counterpartyOf,
+  CoverageCommand,
+  coverageDecider,
+  CoverageEndReason,
+  CoverageEvent,
+  CoverageState,
+  CreditCommand,
+  creditDecider,
+  CreditEvent,
+  CreditFacts,
+  CreditState,
+  latestCredit,
+  limitCuts,
+  MarketCommand,
+  marketDecider,
+  MarketEvent,
+  MarketFacts,
+  MarketState,
+  nextPremiumAction,
+  PRICING_LIMITS,
+  PricingPolicy,
+  QuoteCommand,
+  quoteDecider,
+  QuoteEvent,
+  QuoteState,
+  Reservation,
+  sideOf,
+} from '@backstop/pricing';
+import { Causation, loadState, Runtime, streamName } from '@backstop/platform';
+import { CachedDecision, StreamCache } from './stream-cache';
+
+/** The one stream every bind reserves capacity through (docs/events.md, "premium-pricing"). */
+export const CAPACITY_STREAM = streamName('pricing', 'capacity');
+export const quoteStream = (quoteId: string) => streamName('quote', quoteId);
+export const coverageStream = (coverageId: string) => streamName('coverage', coverageId);
+export const accountStream = (partyId: string) => streamName('pricing', `account-${partyId}`);
+export const marketStream = (underlying: string) => streamName('pricing', `market-${underlying}`);
+export const creditStream = (partyId: string) => streamName('pricing', `credit-${partyId}`);
+
+export interface Trigger {
+  readonly causationId: string;
+  readonly correlationId: string;
+  readonly traceparent?: string;
+}
+
+/**
+ * The premium-pricing service's work, shared by its commands, consumers, ticker and read endpoints.
+ * Every decision is a pure decider (libs/pricing/domain) fed with facts read here; the multi-stream
+ * flows (bind, premium charge) are chains of idempotent steps keyed by a deterministic causation
+ * id, so a crash half-way is finished by the retry of the same command, message or tick.
+ */
+export class PricingService {
+  readonly quotes: StreamCache<QuoteCommand, QuoteState, QuoteEvent>;
+  readonly coverages: StreamCache<CoverageCommand, CoverageState, CoverageEvent>;
+  readonly capacity: StreamCache<CapacityCommand, CapacityState, CapacityEvent>;
+  readonly accounts: StreamCache<AccountCommand, AccountState, AccountEvent>;
+  readonly markets: StreamCache<MarketCommand, MarketState, MarketEvent>;
+  readonly credits: StreamCache<CreditCommand, CreditState, CreditEvent>;
+  private readonly logger: Logger;
+
+  constructor(
+    readonly runtime: Runtime,
+    readonly policy: PricingPolicy,
+  ) {
+    const store = runtime.store;
+    this.quotes = new StreamCache(store, quoteDecider);
+    this.coverages = new StreamCache(store, coverageDecider);
+    this.capacity = new StreamCache(store, capacityDecider, 1);
+    this.accounts = new StreamCache(store, accountDecider);
+    this.markets = new StreamCache(store, marketDecider);
+    this.credits = new StreamCache(store, creditDecider);
+    this.logger = runtime.logger.child({ component: 'premium-pricing' });
+  }
+
+  // ---- facts from other services' streams (reads only) and from pricing's own observations ----
+
+  async contractFacts(contractId: string): Promise<ContractFacts | undefined> {
+    const { state } = await loadState(this.runtime.store, streamName('contract', contractId), contractDecider);
+    if (state.status === 'NONE' || !state.spec) return undefined;
+    const s = state.spec;
+    return {
+      contractId,
+      status: state.status,
+      kind: s.kind,
+      underlying: s.underlying,
+      size: s.size,
+      entryPrice: s.entryPrice,
+      ...(s.optionType ? { optionType: s.optionType } : {}),
+      ...(s.strike ? { strike: s.strike } : {}),
+      ...(s.expiry ? { expiry: s.expiry } : {}),
+      currency: s.currency,
+      longPartyId: s.longPartyId,
+      shortPartyId: s.shortPartyId,
+      collateral: { LONG: fromMinor(state.collateral.LONG, state.scale), SHORT: fromMinor(state.collateral.SHORT, state.scale) },
+    };
+  }
+
+  async partyExists(partyId: string): Promise<boolean> {
+    const { state } = await loadState(this.runtime.store, streamName('party', partyId), partyDecider);
+    return state.exists;
+  }
+
+  /** The later of intake's credit profile and the credit feed's last score. */
+  async creditOf(partyId: string): Promise<CreditFacts | undefined> {
+    const { state, events } = await loadState(this.runtime.store, streamName('party', partyId), partyDecider);
+    const last = events[events.length - 1];
+    const profile: CreditFacts | undefined =
+      state.exists && state.credit && last ? { partyId, ...state.credit, source: 'intake profile', at: String(last.data.at) } : undefined;
+    const feed = (await this.credits.load(creditStream(partyId))).state;
+    return latestCredit(profile, feed);
+  }
+
+  async marketOf(underlying: string): Promise<MarketFacts | undefined> {
+    return (await this.markets.load(marketStream(underlying))).state;
+  }
+
+  async openReservations(filter: (r: Reservation) => boolean = () => true): Promise<Reservation[]> {
+    const { state } = await this.capacity.load(CAPACITY_STREAM);
+    return Object.values(state.open).filter(filter);
+  }
+
+  // ---- commands ----
+
+  async requestQuote(p: { quoteId: string; contractId: string; protectedPartyId: string; coverageLimit: string; termDays: number }, at: string, causation: Causation) {
+    const contract = await this.contractFacts(p.contractId);
+    const side = contract ? sideOf(contract, p.protectedPartyId) : undefined;
+    const counterpartyId = contract && side ? counterpartyOf(contract, side) : undefined;
+    return this.quotes.decide(
+      quoteStream(p.quoteId),
+      {
+        type: 'RequestQuote',
+        quoteId: p.quoteId,
+        contract,
+        protectedPartyId: p.protectedPartyId,
+        coverageLimit: p.coverageLimit,
+        termDays: p.termDays,
+        market: contract ? await this.marketOf(contract.underlying) : undefined,
+        credit: counterpartyId ? await this.creditOf(counterpartyId) : undefined,
+        policy: this.policy,
+        at,
+      },
+      causation,
+    );
+  }
+
+  /**
+   * Bind = check the quote → reserve capacity in the book (the serialisation point) → CoverageBound
+   * → QuoteBound. Each step is idempotent under the command's causation id; a retried command
+   * whose reservation is already in the book resumes after it, bound at the reservation's instant.
+   */
+  async bindCoverage(p: { coverageId: string; quoteId: string }, at: string, causation: Causation): Promise<CachedDecision<CoverageState>> {
+    const quote = (await this.quotes.load(quoteStream(p.quoteId))).state;
+    const contractStatus = quote.quote ? (await this.contractFacts(quote.quote.contractId))?.status : undefined;
+    const bind = (bindAt: string): CoverageCommand => ({ type: 'BindCoverage', coverageId: p.coverageId, quote, contractStatus, policy: this.policy, at: bindAt });
+    const book = (await this.capacity.load(CAPACITY_STREAM)).state;
+    let reserved = book.open[p.coverageId];
+    if (!reserved || reserved.quoteId !== p.quoteId) {
+      coverageDecider.decide(bind(at), (await this.coverages.load(coverageStream(p.coverageId))).state); // the quote's rules, before taking capacity
+      const assessmentLagMs = this.policy.capacityAssessmentLagMs;
+      const after = await this.capacity.decide(CAPACITY_STREAM, { type: 'ReserveCapacity', coverageId: p.coverageId, quote: quote.quote!, assessmentLagMs, at }, causation);
+      reserved = after.state.open[p.coverageId];
+    }
+    // Only a retry of a bind that already failed and gave its capacity back gets here without one.
+    if (!reserved) reject('coverageId', 'bindFailed', `coverage ${p.coverageId} holds no capacity: this bind failed before; send a new command`);
+    let decided: CachedDecision<CoverageState>;
+    try {
+      decided = await this.coverages.decide(coverageStream(p.coverageId), bind(iso(reserved.reservedAtMs)), causation);
+    } catch (err) {
+      // Nothing bound: give the capacity back rather than leave it reserved for nobody.
+      if (err instanceof DomainRejection) await this.release(p.coverageId, `bind failed: ${err.message}`, at, causation);
+      throw err;
+    }
+    await this.quotes.decide(quoteStream(p.quoteId), { type: 'MarkQuoteBound', quoteId: p.quoteId, coverageId: p.coverageId, at }, causation);
+    return decided;
+  }
+
+  async fundAccount(p: { partyId: string; amount: string; currency: string }, at: string, causation: Causation) {
+    const decided = await this.accounts.decide(
+      accountStream(p.partyId),
+      { type: 'FundPremiumAccount', partyId: p.partyId, amount: p.amount, currency: p.currency, partyKnown: await this.partyExists(p.partyId), at },
+      causation,
+    );
+    // Money arriving within a grace period pays what was missed, now (not at the next tick, which may be after the deadline).
+    for (const r of await this.openReservations((r) => r.protectedPartyId === p.partyId && r.currency === p.currency)) {
+      await this.collect(r.coverageId, at).catch((err: Error) => this.logger.warn('premium collection after funding failed', { coverageId: r.coverageId, error: err.message }));
+    }
+    return decided;
+  }
+
+  withdrawAccount(p: { partyId: string; amount: string; currency: string }, at: string, causation: Causation) {
+    return this.accounts.decide(accountStream(p.partyId), { type: 'WithdrawPremiumAccount', partyId: p.partyId, amount: p.amount, currency: p.currency, at }, causation);
+  }
+
+  // ---- premium collection (ticker, funding) ----
+
+  /** One pass of every coverage that holds capacity (the ticker). One coverage failing does not stop the others. */
+  async collectAll(nowIso: string): Promise<void> {
+    for (const r of await this.openReservations()) {
+      await this.collect(r.coverageId, nowIso).catch((err: Error) => this.logger.error('premium collection failed', { coverageId: r.coverageId, error: err.message }));
+    }
+  }
+
+  /**
+   * Carries out the coverage's premium schedule up to `nowIso` (nextPremiumAction): each due period
+   * is debited from the premium account first — the account is the money's authority, so two
+   * coverages of one desk cannot spend the same balance — then recorded on the coverage as charged
+   * or missed. Causation ids are per period, so a crash between the two steps is finished by the
+   * next pass without a second debit.
+   */
+  async collect(coverageId: string, nowIso: string): Promise<void> {
+    const stream = coverageStream(coverageId);
+    const nowMs = ms(nowIso);
+    const tried = new Set<number>();
+    for (let step = 0; step < PRICING_LIMITS.periodsPerPassMax + 3; step++) {
+      const { state } = await this.coverages.load(stream);
+      const action = nextPremiumAction(state, nowMs, tried);
+      const cause = (what: string): Causation => ({ causationId: `${what}:${coverageId}`, correlationId: `coverage:${coverageId}`, occurredAt: nowIso });
+      switch (action.kind) {
+        case 'none':
+          return;
+        case 'settled':
+          await this.release(coverageId, releaseReason(state, action.unpaidMinor), nowIso, cause('release'));
+          return;
+        case 'lapse':
+          await this.coverages.decide(stream, { type: 'LapseCoverage', coverageId, at: nowIso }, cause('lapse'));
+          break;
+        case 'expire':
+          await this.coverages.decide(stream, { type: 'EndCoverage', coverageId, reason: 'EXPIRED', detail: `term ended at ${iso(state.endMs)}`, at: nowIso }, cause('expire'));
+          break;
+        case 'charge': {
+          tried.add(action.periodStartMs);
+          const periodStart = iso(action.periodStartMs);
+          const paid = await this.debit(state, action.periodStartMs, action.periodEndMs, action.amountMinor, nowIso, cause(`premium:${periodStart}`));
+          await this.coverages.decide(stream, { type: 'ChargePremium', coverageId, periodStart, paid, at: nowIso }, cause(`premium-${paid ? 'paid' : 'missed'}:${periodStart}`));
+          break;
+        }
+        default: {
+          const exhaustive: never = action;
+          throw new Error(`unhandled premium action ${JSON.stringify(exhaustive)}`);
+        }
+      }
+    }
+  }
+
+  private async debit(state: CoverageState, startMs: number, endMs: number, amountMinor: bigint, at: string, causation: Causation): Promise<boolean> {
+    if (amountMinor === 0n) return true;
+    const bound = state.bound!;
+    try {
+      await this.accounts.decide(
+        accountStream(bound.protectedPartyId),
+        { type: 'DebitPremium', partyId: bound.protectedPartyId, coverageId: bound.coverageId, amountMinor, currency: bound.currency, periodStart: iso(startMs), periodEnd: iso(endMs), at },
+        causation,
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof DomainRejection) return false;
+      throw err;
+    }
+  }
+
+  async release(coverageId: string, reason: string, at: string, causation: Causation): Promise<void> {
+    const held = (await this.capacity.load(CAPACITY_STREAM)).state.open[coverageId];
+    if (!held) return;
+    // Keyed by the reservation (coverage + quote): a coverage id freed by a failed bind can be bound and released again.
+    await this.capacity.decide(CAPACITY_STREAM, { type: 'ReleaseCapacity', coverageId, reason, at }, { ...causation, causationId: `release:${coverageId}:${held.quoteId}` });
+  }
+
+  // ---- reactions to inputs and other services' events ----
+
+  async observeMark(payload: { underlying: string; price: string; volAnnual?: string; at: string }, trigger: Trigger): Promise<void> {
+    const observed = await this.markets.decide(
+      marketStream(payload.underlying),
+      { type: 'ObserveMark', underlying: payload.underlying, price: payload.price, ...(payload.volAnnual !== undefined ? { volAnnual: payload.volAnnual } : {}), at: payload.at },
+      this.causation(trigger),
+    );
+    if (observed.eventTypes.length === 0 || observed.alreadyApplied) return;
+    await this.repriceWhere((r) => r.underlying === payload.underlying, trigger);
+  }
+
+  async observeCredit(payload: { partyId: string; rating?: string; pdAnnual?: string; source: string; at: string }, trigger: Trigger): Promise<void> {
+    const observed = await this.credits.decide(creditStream(payload.partyId), { type: 'ObserveCredit', ...payload }, this.causation(trigger));
+    if (observed.eventTypes.length === 0 || observed.alreadyApplied) return;
+    await this.repriceWhere((r) => r.counterpartyId === payload.partyId, trigger);
+  }
+
+  /** Intake changed a party's credit profile: re-price what it is the counterparty of. */
+  async creditProfileUpdated(partyId: string, trigger: Trigger): Promise<void> {
+    await this.repriceWhere((r) => r.counterpartyId === partyId, trigger);
+  }
+
+  /**
+   * Re-prices every open coverage matching `filter` against the latest inputs; the decider decides
+   * whether anything moved past a threshold (most calls write nothing).
+   */
+  async repriceWhere(filter: (r: Reservation) => boolean, trigger: Trigger): Promise<void> {
+    const at = this.now();
+    for (const r of await this.openReservations(filter)) {
+      try {
+        const contract = await this.contractFacts(r.contractId);
+        const command: CoverageCommand = {
+          type: 'RepriceCoverage',
+          coverageId: r.coverageId,
+          contract,
+          market: await this.marketOf(r.underlying),
+          credit: await this.creditOf(r.counterpartyId),
+          policy: this.policy,
+          at,
+        };
+        const decided = await this.coverages.decide(coverageStream(r.coverageId), command, { ...this.causation(trigger), causationId: `reprice:${trigger.causationId}`, occurredAt: at });
+        if (decided.eventTypes.length > 0 && !decided.alreadyApplied) this.logger.info('coverage repriced', { coverageId: r.coverageId, trigger: trigger.causationId });
+      } catch (err) {
+        if (!(err instanceof DomainRejection)) throw err;
+        this.logger.warn('coverage not repriced', { coverageId: r.coverageId, reason: err.message });
+      }
+    }
+  }
+
+  /** Its contract closed or settled, or its counterparty's default was settled: the coverage ends (then its last premium is charged). */
+  async endCoverages(filter: (r: Reservation) => boolean, reason: CoverageEndReason, detail: string, at: string, trigger: Trigger): Promise<void> {
+    for (const r of await this.openReservations(filter)) {
+      await this.coverages.decide(coverageStream(r.coverageId), { type: 'EndCoverage', coverageId: r.coverageId, reason, detail, at }, { ...this.causation(trigger), causationId: `end:${trigger.causationId}` });
+      await this.collect(r.coverageId, maxIso(at, this.now()));
+    }
+  }
+
+  /**
+   * default-settlement assessed the pool: note it in the capacity book (binds check against it);
+   * when what is left is negative, cut coverage limits to free the shortfall (limitCuts).
+   */
+  async capacityAssessed(
+    a: { poolId: string; currency: string; headroom: string; capital: string; cover2Requirement: string; assessedAt: string; worstCounterparties: readonly string[] },
+    trigger: Trigger,
+  ): Promise<void> {
+    const at = this.now();
+    const noted = await this.capacity.decide(
+      CAPACITY_STREAM,
+      { type: 'NoteCapacityAssessment', poolId: a.poolId, currency: a.currency, headroom: a.headroom, capital: a.capital, cover2Requirement: a.cover2Requirement, assessedAt: a.assessedAt, sourceEventId: trigger.causationId, at },
+      this.causation(trigger),
+    );
+    const view = capacityAvailable(noted.state, a.currency, this.policy.capacityAssessmentLagMs);
+    if (!view || view.availableMinor >= 0n) return;
+    const deficit = -view.availableMinor;
+    const inCurrency = Object.values(noted.state.open).filter((r) => r.currency === a.currency);
+    const worst = inCurrency.filter((r) => a.worstCounterparties.includes(r.counterpartyId));
+    const targets = worst.length > 0 ? worst : inCurrency;
+    const states = await Promise.all(targets.map(async (r) => ({ r, state: (await this.coverages.load(coverageStream(r.coverageId))).state })));
+    const active = states.filter(({ state }) => state.status === 'ACTIVE');
+    const cuts = limitCuts(active.map(({ r, state }) => ({ coverageId: r.coverageId, limitMinor: state.limitMinor, stressMinor: state.stressMinor })), deficit);
+    const reason =
+      `pool ${a.poolId} capacity stressed: assessment at ${a.assessedAt} leaves ${fromMinorOf(view.availableMinor, a.currency)} ${a.currency} ` +
+      `(headroom ${a.headroom}, Cover 2 requirement ${a.cover2Requirement}, capital ${a.capital}); ` +
+      `limits ${worst.length > 0 ? `on ${[...new Set(worst.map((r) => r.counterpartyId))].join(', ')}` : 'of every coverage in ' + a.currency} cut pro rata to free ${fromMinorOf(deficit, a.currency)} of stress capacity`;
+    for (const cut of cuts) {
+      await this.coverages.decide(
+        coverageStream(cut.coverageId),
+        { type: 'ReduceLimit', coverageId: cut.coverageId, newLimitMinor: cut.newLimitMinor, reason, at },
+        { ...this.causation(trigger), causationId: `limit-cut:${trigger.causationId}`, occurredAt: at },
+      );
+    }
+  }
+
+  now(): string {
+    return this.runtime.clock.now().toISOString();
+  }
+
+  causation(trigger: Trigger): Causation {
+    return { causationId: trigger.causationId, correlationId: trigger.correlationId, occurredAt: this.now(), ...(trigger.traceparent ? { traceparent: trigger.traceparent } : {}) };
+  }
+}
+
+function releaseReason(state: CoverageState, unpaidMinor: bigint): string {
+  const what = state.status === 'LAPSED' ? 'coverage lapsed' : `coverage ended (${state.closing?.reason ?? 'ended'})`;
+  if (unpaidMinor === 0n || !state.bound) return what;
+  return `${what}; ${fromMinor(unpaidMinor, state.scale)} ${state.bound.currency} of premium unpaid after its grace period`;
+}
+
+function fromMinorOf(amountMinor: bigint, currency: string): string {
+  return fromMinor(amountMinor, currencyOf(currency).scale);
+}
+
+function maxIso(a: string, b: string): string {
+  return ms(a) >= ms(b) ? a : b;
+}
