@@ -1,0 +1,211 @@
+/**
+ * What margin-monitor does in answer to each input, in order, as pure orchestration over a port:
+ * the service's port appends to the event store (decideOnStream), a test's port to memory. After
+ * every decision the port has applied the written events to the monitor, so each step sees the
+ * effect of the previous one.
+ *
+ * Every decision is keyed by a causation id derived from the source message and the rule
+ * (`<mark id>:assess`, `expiry:<contract>`, `funding:<contract>:<instant>`, `miss:<call>`, ...):
+ * a redelivered message or a replay appends nothing twice, and a decision stamped by a deadline
+ * carries the deadline's instant whichever tick or mark noticed it.
+ */
+import { currencyOf, DomainEvent, DomainRejection, invariant, iso, ms, Side, toMinor } from '@backstop/kernel';
+import { AccountCommand, Assessment, CollateralChange, PositionCloseOut, PositionSpec } from './account';
+import { MarkRecordedData, RecordMark } from './market';
+import { MarginMonitor } from './monitor';
+
+export interface Causation {
+  readonly causationId: string;
+  readonly correlationId: string;
+  readonly occurredAt: string;
+  readonly traceparent?: string;
+}
+
+export interface DecisionOutcome {
+  readonly stream: string;
+  readonly lastRevision: number;
+  /** The events of this causation (new, or found again for a redelivery). */
+  readonly events: readonly DomainEvent[];
+  readonly alreadyApplied: boolean;
+}
+
+export interface DecisionPort {
+  /** Decide on `margin-<partyId>` with the account decider and apply what was written to the monitor. */
+  decideAccount(command: AccountCommand, causation: Causation): Promise<DecisionOutcome>;
+  /** Decide on `market-<underlying>` with the market decider and apply what was written to the monitor. */
+  decideMarket(command: RecordMark, causation: Causation): Promise<DecisionOutcome>;
+  /** An internal decision broke a rule: reported (logged), never retried forever. */
+  rejected(what: string, rejection: DomainRejection): void;
+}
+
+/** The message that started the work: its id keys every decision it leads to. */
+export interface Source {
+  readonly id: string;
+  readonly correlationId: string;
+  readonly traceparent?: string;
+}
+
+export interface MarkInput {
+  readonly underlying: string;
+  readonly price: string;
+  readonly volAnnual?: string;
+  readonly fundingRate?: string;
+  readonly at: string;
+  readonly receivedAt: string;
+}
+
+export interface ContractRegisteredInput extends Omit<PositionSpec, 'side'> {
+  readonly at: string;
+}
+
+export interface CollateralInput {
+  readonly contractId: string;
+  readonly partyId: string;
+  readonly side: Side;
+  readonly amount: string;
+  readonly currency: string;
+  readonly balance: string;
+  readonly at: string;
+}
+
+export interface MarkOutcome {
+  readonly mark: MarkRecordedData;
+  readonly revalued: number;
+}
+
+export class MarginWorkflow {
+  constructor(
+    readonly monitor: MarginMonitor,
+    private readonly port: DecisionPort,
+  ) {}
+
+  /** A MarkPrice input (SPEC §3.7): record it; a sane one settles expiries, funding, then re-values and calls. */
+  async onMark(source: Source, input: MarkInput): Promise<MarkOutcome> {
+    const u = input.underlying;
+    const outcome = await this.port.decideMarket({ type: 'RecordMark', ...input }, cause(source, source.id, input.at));
+    const mark = outcome.events[0]?.data as MarkRecordedData | undefined;
+    invariant(mark !== undefined, `recording a mark of ${u} wrote no MarkRecorded`);
+    if (!mark.sane) return { mark, revalued: 0 };
+    const nowMs = ms(mark.at);
+    for (const due of this.monitor.expiriesDue(u, nowMs)) {
+      await this.tryAccount(
+        { type: 'SettleContract', partyId: due.longPartyId, contractId: due.contractId, reason: 'EXPIRY', price: mark.price, at: mark.at },
+        cause(source, `expiry:${due.contractId}`, mark.at),
+      );
+    }
+    for (const due of this.monitor.fundingDue(u, nowMs)) {
+      const fundingAt = iso(due.fundingAtMs);
+      await this.tryAccount(
+        { type: 'ExchangeFunding', partyId: due.longPartyId, contractId: due.contractId, fundingAt, rate: due.rate, mark: due.mark },
+        cause(source, `funding:${due.contractId}:${fundingAt}`, fundingAt),
+      );
+      this.monitor.fundingDecided(due.contractId, due.fundingAtMs);
+    }
+    const { revalued, needDecision } = this.monitor.revalue(u);
+    for (const need of needDecision) await this.assess(source, `${source.id}:assess`, need.partyId, need.assessment, mark.at);
+    await this.deadlines(nowMs);
+    return { mark, revalued };
+  }
+
+  /** The injected clock's tick: deadlines only (prices move with marks). */
+  async onTick(nowIso: string): Promise<void> {
+    await this.deadlines(ms(nowIso));
+  }
+
+  async onContractRegistered(source: Source, input: ContractRegisteredInput): Promise<void> {
+    const { at, ...terms } = input;
+    for (const side of ['LONG', 'SHORT'] as const) {
+      const partyId = side === 'LONG' ? input.longPartyId : input.shortPartyId;
+      await this.tryAccount({ type: 'OpenPosition', partyId, position: { ...terms, side }, at }, cause(source, source.id, at));
+    }
+  }
+
+  async onCollateral(source: Source, change: CollateralChange, input: CollateralInput): Promise<void> {
+    const scale = currencyOf(input.currency).scale;
+    const after = this.monitor.assessWithBalance(input.partyId, input.currency, input.contractId, toMinor(input.balance, scale)) ?? emptyAssessment(input.currency);
+    await this.tryAccount({ type: 'RecordCollateral', ...input, change, after }, cause(source, source.id, input.at));
+    if (change === 'WITHDRAWAL') {
+      const need = this.monitor.needsDecision(input.partyId, input.currency);
+      if (need) await this.assess(source, `${source.id}:assess`, input.partyId, need.assessment, input.at);
+    }
+  }
+
+  async onContractClosed(source: Source, input: { contractId: string; closePrice: string; at: string }): Promise<void> {
+    const spec = this.monitor.contractSpec(input.contractId);
+    if (spec === undefined) {
+      this.port.rejected('ContractClosed', new DomainRejection([{ field: 'contractId', rule: 'knownPosition', message: `contract ${input.contractId} has no margin position` }]));
+      return;
+    }
+    await this.tryAccount(
+      { type: 'SettleContract', partyId: spec.longPartyId, contractId: input.contractId, reason: 'CLOSE', price: input.closePrice, at: input.at },
+      cause(source, source.id, input.at),
+    );
+  }
+
+  /**
+   * default-settlement's ContractClosedOut: recorded once in the long party's stream; the contract
+   * leaves both accounts (the defaulter is in default already, so it takes no further calls).
+   */
+  async onContractClosedOut(source: Source, input: PositionCloseOut): Promise<void> {
+    const spec = this.monitor.contractSpec(input.contractId);
+    if (spec === undefined) {
+      this.port.rejected('ContractClosedOut', new DomainRejection([{ field: 'contractId', rule: 'knownPosition', message: `contract ${input.contractId} has no margin position` }]));
+      return;
+    }
+    await this.tryAccount({ type: 'CloseOutPosition', partyId: spec.longPartyId, ...input }, cause(source, source.id, input.at));
+  }
+
+  async onBackstopCover(source: Source, input: { callId: string; partyId: string; amount: string; currency: string; at: string }): Promise<void> {
+    await this.tryAccount({ type: 'RecordBackstopCover', ...input }, cause(source, source.id, input.at));
+  }
+
+  /** An operator's DeclareDefault: a rejection goes back to the caller. */
+  declareDefault(source: Source, partyId: string, reason: string, at: string): Promise<DecisionOutcome> {
+    return this.port.decideAccount({ type: 'DeclareDefault', partyId, reason, at, lastSaneMarks: this.monitor.lastSaneMarks(partyId) }, cause(source, source.id, at));
+  }
+
+  private async assess(source: Source, causationId: string, partyId: string, assessment: Assessment, at: string): Promise<void> {
+    await this.tryAccount(
+      { type: 'AssessMargin', partyId, assessment, lastSaneMarks: this.monitor.lastSaneMarks(partyId), at },
+      cause(source, `${causationId}:${assessment.currency}`, at),
+    );
+  }
+
+  private async deadlines(nowMs: number): Promise<void> {
+    const now = iso(nowMs);
+    for (const due of this.monitor.dueDeadlines(nowMs)) {
+      const source: Source = { id: due.callId, correlationId: due.callId };
+      if (due.phase === 'MISS') {
+        await this.tryAccount({ type: 'MissCall', partyId: due.partyId, callId: due.callId, now }, cause(source, `miss:${due.callId}`, now));
+        continue;
+      }
+      const call = this.monitor.accountState(due.partyId)?.calls[due.callId];
+      const assessment = call ? this.monitor.assess(due.partyId, call.currency) : undefined;
+      if (call === undefined || assessment === undefined) continue;
+      await this.tryAccount(
+        { type: 'CheckSecondDeadline', partyId: due.partyId, callId: due.callId, now, assessment, lastSaneMarks: this.monitor.lastSaneMarks(due.partyId) },
+        cause(source, `second:${due.callId}`, now),
+      );
+    }
+  }
+
+  private async tryAccount(command: AccountCommand, causation: Causation): Promise<void> {
+    try {
+      await this.port.decideAccount(command, causation);
+    } catch (err) {
+      // A RangeError is upstream data the kernel could not parse (an amount, a currency): as final
+      // as a rule break. Anything else (the store, a bug) is thrown, so the input is retried.
+      const rejection = err instanceof DomainRejection ? err : err instanceof RangeError ? new DomainRejection([{ field: '(input)', rule: 'parsable', message: err.message }]) : undefined;
+      if (rejection === undefined) throw err;
+      this.port.rejected(`${command.type} for ${command.partyId} (${causation.causationId})`, rejection);
+    }
+  }
+}
+
+function cause(source: Source, causationId: string, occurredAt: string): Causation {
+  return { causationId, correlationId: source.correlationId, occurredAt, ...(source.traceparent ? { traceparent: source.traceparent } : {}) };
+}
+
+function emptyAssessment(currency: string): Assessment {
+  return { currency, equityMinor: 0n, ownEquityMinor: 0n, initialMinor: 0n, maintenanceMinor: 0n };
+}

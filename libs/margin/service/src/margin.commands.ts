@@ -1,0 +1,23 @@
+import { Accepted, CommandContext, CommandDefinition } from '@backstop/platform';
+import { DeclareDefaultDto } from './dto';
+import { MarginEngine } from './margin.engine';
+
+const SERVICE = 'margin-monitor' as const;
+
+/** The margin-monitor commands (SPEC §3.8, §8): backstop.margin.commands and POST /v1/commands. */
+export function marginCommands(engine: MarginEngine): CommandDefinition<DeclareDefaultDto>[] {
+  const declareDefault: CommandDefinition<DeclareDefaultDto> = {
+    type: 'DeclareDefault',
+    service: SERVICE,
+    schemaVersion: 1,
+    summary: "An operator declares a party in default: DefaultTriggered (OPERATOR) with the last sane marks of its underlyings; default-settlement takes over.",
+    dto: DeclareDefaultDto,
+    key: (p) => p.partyId,
+    handle: async (p, ctx: CommandContext): Promise<Accepted> => {
+      const source = { id: ctx.commandId, correlationId: ctx.correlationId, ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}) };
+      const outcome = await engine.declareDefault(source, p.partyId, p.reason, ctx.receivedAt);
+      return { stream: outcome.stream, revision: outcome.lastRevision, ids: { partyId: p.partyId }, events: outcome.events.map((e) => e.type) };
+    },
+  };
+  return [declareDefault];
+}

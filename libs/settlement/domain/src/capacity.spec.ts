@@ -1,0 +1,157 @@
+import { DAY_MS, HOUR_MS, iso, specFor } from '@backstop/kernel';
+import type { PricePoint } from '@backstop/margin-model';
+import { ExposureBook } from './book';
+import { assessCapacity, CapacityCommand, capacityDecider, CapacityResult, DEFAULT_STRESS_POLICY, FALLBACK_CRASH_DAYS, historicalDays, historicalDayScenarios } from './capacity';
+import { T0 } from './testing/fixtures';
+
+const day0 = Date.UTC(2020, 0, 1);
+const series = (prices: number[]): PricePoint[] => prices.map((price, i) => ({ dateMs: day0 + i * DAY_MS, price }));
+
+describe('historical stress days', () => {
+  it('takes each series\' worst days and applies every series\' move of that day', () => {
+    const days = historicalDays(
+      { 'BTC-USD': series([100, 100, 65, 70, 140]), 'ETH-USD': series([10, 11, 5, 5, 6]) },
+      { ...DEFAULT_STRESS_POLICY, worstDays: 1, skipFirstDays: 0 },
+    );
+    expect(days.map((d) => [iso(d.toMs).slice(0, 10), d.moves])).toEqual([
+      ['2020-01-03', { 'BTC-USD': expect.closeTo(-0.35, 10), 'ETH-USD': expect.closeTo(-0.5454, 3) }],
+      ['2020-01-05', { 'BTC-USD': 1, 'ETH-USD': expect.closeTo(0.2, 10) }],
+    ]);
+    expect(historicalDayScenarios(days)[0].name).toBe('historical 2020-01-02→2020-01-03 BTC-USD -35.00%, ETH-USD -54.55%');
+  });
+
+  it('leaves out a series\' first days after listing', () => {
+    const days = historicalDays({ 'ETH-USD': series([10, 4, 5, 5, 4.5]) }, { ...DEFAULT_STRESS_POLICY, worstDays: 1, skipFirstDays: 2 });
+    expect(days.map((d) => d.moves['ETH-USD'])).toEqual([expect.closeTo(-0.1, 10)]);
+  });
+
+  it('ships the known crash days as a fallback', () => {
+    expect(historicalDayScenarios(FALLBACK_CRASH_DAYS).map((s) => s.name)).toContain('historical 2020-03-12→2020-03-13 BTC-USD -35.19%, ETH-USD -43.05%');
+  });
+});
+
+describe('Cover 2 capacity', () => {
+  // Three counterparties on BTC at 100 000 (the margin model's stress example): a −35% day costs
+  // cpB min(40 000, 70 000 − 10 000) and cpC 17 500; cpA's protected long loses nothing on the way down.
+  const contract = (id: string, long: string, short: string, size: string) => ({
+    type: 'ContractRegistered',
+    data: { contractId: id, kind: 'PERPETUAL', underlying: 'BTC-USD', size, entryPrice: '100000', currency: 'USDC', longPartyId: long, shortPartyId: short, longInitialMargin: '0', shortInitialMargin: '0', at: T0 },
+  });
+  const cover = (id: string, contractId: string, protectedPartyId: string, counterpartyId: string, limit: string) => ({
+    type: 'CoverageBound',
+    data: { coverageId: id, contractId, protectedPartyId, counterpartyId, currency: 'USDC', coverageLimit: limit, start: T0, end: '2027-01-01T00:00:00Z', at: T0 },
+  });
+  const collateral = (contractId: string, partyId: string, side: string, balance: string) => ({ type: 'CollateralDeposited', data: { contractId, partyId, side, amount: balance, currency: 'USDC', balance, at: T0 } });
+  const events = [
+    contract('a', 'desk1', 'cpA', '1'), cover('ca', 'a', 'desk1', 'cpA', '50000'), collateral('a', 'cpA', 'SHORT', '5000'),
+    contract('b', 'cpB', 'desk2', '2'), cover('cb', 'b', 'desk2', 'cpB', '40000'), collateral('b', 'cpB', 'LONG', '10000'),
+    contract('c', 'cpC', 'desk3', '0.5'), cover('cc', 'c', 'desk3', 'cpC', '1000000000'),
+    { type: 'MarkRecorded', data: { underlying: 'BTC-USD', price: '100000', volAnnual: '0.6', sane: true, at: T0 } },
+  ];
+  const bookOf = (more: { type: string; data: Record<string, unknown> }[] = []) => {
+    const b = new ExposureBook();
+    [...events, ...more].forEach((e) => b.apply(e));
+    return b;
+  };
+  const book = bookOf();
+  const crash = [{ fromMs: day0, toMs: day0 + DAY_MS, moves: { 'BTC-USD': -0.35 } }];
+  const assess = (b: ExposureBook) => {
+    const exposures = b.counterpartyExposures(T0, 'USDC', new Map());
+    return assessCapacity({ currency: 'USDC', scale: 6, capitalMinor: 50_000_000_000n, exposures, market: b.stressMarket(T0, exposures, 0.8), historical: crash, policy: DEFAULT_STRESS_POLICY });
+  };
+
+  it('requires the two largest losses of the worst scenario and reports the headroom', () => {
+    const exposures = book.counterpartyExposures(T0, 'USDC', new Map());
+    const result = assessCapacity({
+      currency: 'USDC',
+      scale: 6,
+      capitalMinor: 100_000_000_000n,
+      exposures,
+      market: book.stressMarket(T0, exposures, 0.8),
+      historical: crash,
+      policy: DEFAULT_STRESS_POLICY,
+    });
+    expect(result).toMatchObject({
+      requirementMinor: 57_500_000_000n,
+      headroomMinor: 42_500_000_000n,
+      worstScenario: 'historical 2020-01-01→2020-01-02 BTC-USD -35.00%',
+      worstCounterparties: [{ counterpartyId: 'cpB', lossMinor: 40_000_000_000n }, { counterpartyId: 'cpC', lossMinor: 17_500_000_000n }],
+      counterpartyCount: 3,
+      coverageCount: 3,
+    });
+    // ±3σ and ±5σ over 5 days at 60% vol are milder than the crash day here, but they are in the table.
+    expect(result.scenarios.map((s) => s.name)).toEqual(expect.arrayContaining(['hypothetical BTC-USD -5σ -29.61%', 'hypothetical BTC-USD +5σ +42.07%']));
+  });
+
+  it('stresses a coverage at its cut limit after pricing\'s CoverageLimitReduced; a repricing leaves the limit as it is', () => {
+    // Pricing's payload as it publishes it (libs/pricing/domain/src/coverage.ts).
+    const cut = {
+      type: 'CoverageLimitReduced',
+      data: {
+        coverageId: 'cb', oldLimit: '40000.000000', newLimit: '25000.000000', oldStressContribution: '40000.000000', newStressContribution: '25000.000000',
+        oldPremiumPerInterval: '10.000000', newPremiumPerInterval: '6.250000', effectiveFrom: T0, reason: 'pool main capacity stressed', at: T0,
+      },
+    };
+    const repriced = {
+      type: 'CoverageRepriced',
+      data: { coverageId: 'cb', oldRateAnnual: '0.05', newRateAnnual: '0.08', oldPremiumPerInterval: '10', newPremiumPerInterval: '16', reason: 'mark moved', effectiveFrom: T0, stressContribution: '38000.000000', at: T0 },
+    };
+    expect(assess(book)).toMatchObject({ requirementMinor: 57_500_000_000n, headroomMinor: -7_500_000_000n });
+    const afterCut = bookOf([cut, repriced]);
+    expect(afterCut.counterpartyExposures(T0, 'USDC', new Map()).find((e) => e.counterpartyId === 'cpB')!.coverages).toEqual([expect.objectContaining({ coverageLimit: 25_000 })]);
+    // cpB's −35% loss (60 000 beyond its collateral) is now capped at 25 000: 25 000 + cpC's 17 500, and the headroom is back.
+    expect(assess(afterCut)).toMatchObject({
+      requirementMinor: 42_500_000_000n,
+      headroomMinor: 7_500_000_000n,
+      worstCounterparties: [{ counterpartyId: 'cpB', lossMinor: 25_000_000_000n }, { counterpartyId: 'cpC', lossMinor: 17_500_000_000n }],
+    });
+  });
+
+  it('is zero with no coverage', () => {
+    const result = assessCapacity({ currency: 'USDC', scale: 6, capitalMinor: 5n, exposures: [], market: { nowMs: 0, underlyings: {} }, historical: crash, policy: DEFAULT_STRESS_POLICY });
+    expect(result).toMatchObject({ requirementMinor: 0n, headroomMinor: 5n, worstScenario: null, worstCounterparties: [] });
+  });
+});
+
+describe('publishing the assessment', () => {
+  const spec = specFor(capacityDecider);
+  const result = (requirementMinor: bigint, capitalMinor = 1_000_000_000n): CapacityResult => ({
+    currency: 'USDC',
+    capitalMinor,
+    requirementMinor,
+    headroomMinor: capitalMinor - requirementMinor,
+    worstScenario: 's1',
+    worstCounterparties: [{ counterpartyId: 'cp1', lossMinor: requirementMinor }],
+    scenarios: [],
+    counterpartyCount: 1,
+    coverageCount: 1,
+  });
+  const publish = (r: CapacityResult, at = T0, changed = false): CapacityCommand => ({ type: 'PublishCapacity', poolId: 'main', result: r, changed, materialityBps: 100, heartbeatMs: 24 * HOUR_MS, at });
+  const first = spec.given([]).when(publish(result(500_000_000n))).events();
+
+  it('publishes the first assessment with capital, requirement, headroom and the worst two', () => {
+    expect(first[0].data).toEqual({
+      poolId: 'main',
+      currency: 'USDC',
+      capital: '1000.000000',
+      cover2Requirement: '500.000000',
+      headroom: '500.000000',
+      worstScenario: 's1',
+      worstCounterparties: [{ counterpartyId: 'cp1', loss: '500.000000' }],
+      scenarioCount: 0,
+      counterpartyCount: 1,
+      coverageCount: 1,
+      trigger: 'FIRST',
+      at: T0,
+    });
+  });
+
+  it('republishes on a capital or coverage change, a material move or the heartbeat, and not otherwise', () => {
+    const given = spec.given(first);
+    expect(given.when(publish(result(504_000_000n), iso(Date.parse(T0) + HOUR_MS))).events()).toEqual([]);
+    expect(given.when(publish(result(506_000_000n))).events()[0].data.trigger).toBe('MATERIAL_CHANGE');
+    expect(given.when(publish(result(500_000_000n, 2n))).events()[0].data.trigger).toBe('MATERIAL_CHANGE');
+    expect(given.when(publish(result(500_000_000n), T0, true)).events()[0].data.trigger).toBe('CAPITAL_OR_COVERAGE_CHANGED');
+    expect(given.when(publish(result(500_000_000n), iso(Date.parse(T0) + 24 * HOUR_MS))).events()[0].data.trigger).toBe('HEARTBEAT');
+  });
+});

@@ -1,0 +1,4 @@
+export * from './layers';
+export * from './waterfall';
+export * from './recovery';
+export * from './pool';

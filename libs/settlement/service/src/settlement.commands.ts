@@ -1,0 +1,94 @@
+import { PartyRole, partyDecider } from '@backstop/intake';
+import { CommandDefinition, decideCommand, loadState, streamName } from '@backstop/platform';
+import { defaultDecider } from '@backstop/settlement';
+import { DepositCapitalDto, RecordRecoveryDto, RequestWithdrawalDto, WithdrawCapitalDto } from './dto';
+import { SERVICE, Settlement } from './settlement';
+import { defaultStream, poolStream } from './steps';
+
+/** The default-settlement commands: provider capital (SPEC §6) and recoveries (SPEC §3 step 10). */
+export type SettlementCommandDefinition =
+  | CommandDefinition<DepositCapitalDto>
+  | CommandDefinition<RequestWithdrawalDto>
+  | CommandDefinition<WithdrawCapitalDto>
+  | CommandDefinition<RecordRecoveryDto>;
+
+export function settlementCommands(settlement: Settlement): SettlementCommandDefinition[] {
+  const { runtime, config, pool } = settlement;
+  const store = runtime.store;
+  const poolId = config.pool.poolId;
+  const stream = poolStream(poolId);
+
+  const providerFacts = async (partyId: string): Promise<{ partyId: string; role: PartyRole } | undefined> => {
+    const { state } = await loadState(store, streamName('party', partyId), partyDecider);
+    return state.exists && state.role ? { partyId, role: state.role } : undefined;
+  };
+
+  const depositCapital: CommandDefinition<DepositCapitalDto> = {
+    type: 'DepositCapital',
+    service: SERVICE,
+    schemaVersion: 1,
+    summary: `Deposit capital into the JUNIOR (first-loss) or SENIOR tranche of the pool for shares; the provider must be a registered PROVIDER. Amounts in ${config.pool.currency}.`,
+    dto: DepositCapitalDto,
+    key: () => poolId,
+    handle: async (p, ctx) => {
+      const command = {
+        type: 'DepositCapital' as const,
+        providerId: p.providerId,
+        tranche: p.tranche,
+        amount: p.amount,
+        ...(p.currency ? { currency: p.currency } : {}),
+        provider: await providerFacts(p.providerId),
+        at: ctx.receivedAt,
+      };
+      return decideCommand(store, stream, pool, command, ctx, { poolId, providerId: p.providerId });
+    },
+  };
+
+  const requestWithdrawal: CommandDefinition<RequestWithdrawalDto> = {
+    type: 'RequestWithdrawal',
+    service: SERVICE,
+    schemaVersion: 1,
+    summary: `Ask to withdraw tranche shares: the window opens after the cooldown (${config.pool.cooldownMs / 86_400_000} days) and lasts ${config.pool.windowMs / 86_400_000} days; it pays the lesser of the value now and at withdrawal.`,
+    dto: RequestWithdrawalDto,
+    key: () => poolId,
+    handle: async (p, ctx) => {
+      const command = { type: 'RequestWithdrawal' as const, providerId: p.providerId, tranche: p.tranche, ...(p.shares ? { shares: p.shares } : {}), at: ctx.receivedAt };
+      return decideCommand(store, stream, pool, command, ctx, { poolId, providerId: p.providerId });
+    },
+  };
+
+  const withdrawCapital: CommandDefinition<WithdrawCapitalDto> = {
+    type: 'WithdrawCapital',
+    service: SERVICE,
+    schemaVersion: 1,
+    summary: 'Withdraw the requested shares inside their window; refused while a default is being settled (the window is then extended).',
+    dto: WithdrawCapitalDto,
+    key: () => poolId,
+    handle: async (p, ctx) => {
+      const command = { type: 'WithdrawCapital' as const, providerId: p.providerId, tranche: p.tranche, at: ctx.receivedAt };
+      return decideCommand(store, stream, pool, command, ctx, { poolId, providerId: p.providerId });
+    },
+  };
+
+  const recordRecovery: CommandDefinition<RecordRecoveryDto> = {
+    type: 'RecordRecovery',
+    service: SERVICE,
+    schemaVersion: 1,
+    summary: "Record money recovered from a defaulter's estate: it repays unpaid claims, then the tranches in reverse waterfall order; any surplus goes back to the estate.",
+    dto: RecordRecoveryDto,
+    key: (p) => p.defaultId,
+    handle: async (p, ctx) => {
+      const command = {
+        type: 'RecordRecovery' as const,
+        defaultId: p.defaultId,
+        amount: p.amount,
+        ...(p.currency ? { currency: p.currency } : {}),
+        reference: p.reference,
+        at: ctx.receivedAt,
+      };
+      return decideCommand(store, defaultStream(p.defaultId), defaultDecider, command, ctx, { defaultId: p.defaultId });
+    },
+  };
+
+  return [depositCapital, requestWithdrawal, withdrawCapital, recordRecovery];
+}

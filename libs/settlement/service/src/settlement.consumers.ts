@@ -1,0 +1,105 @@
+import { DomainRejection } from '@backstop/kernel';
+import { Envelope, TOPICS } from '@backstop/messaging';
+import { ConsumerDefinition, TickerDefinition } from '@backstop/platform';
+import { MarginCallMissedData, PremiumChargedData } from '@backstop/settlement';
+import { SERVICE, Settlement } from './settlement';
+import { poolStream, step } from './steps';
+
+/**
+ * Pool events that change capital; pricing events that change coverage. Both republish capacity.
+ * A limit cut must reach pricing as a new assessment at once (its next cut is decided on it), and a
+ * repricing (its stress contribution moved) gets a fresh headroom too; pricing reprices on marks and
+ * credit only, never on CapacityAssessed, so this is no loop.
+ */
+const CAPITAL_EVENTS = ['CapitalDeposited', 'CapitalWithdrawn', 'PremiumIncomeDistributed', 'MarginCoveredByBackstop', 'DefaultLossCharged'];
+const COVERAGE_EVENTS = ['CoverageBound', 'CoverageEnded', 'CoverageLimitReduced', 'CoverageRepriced', 'CoverageLapsed'];
+
+/**
+ * What default-settlement reacts to. Every handler is idempotent: pool and default appends derive
+ * their event ids from the source event id (or a step id), so a redelivery appends nothing.
+ * A message the pool rejects (wrong currency, a party already in default) is logged and skipped:
+ * retrying it would never succeed and would block the consumer behind it.
+ */
+export function settlementConsumers(settlement: Settlement): ConsumerDefinition[] {
+  const { runtime, config, pool, settler, capacity } = settlement;
+  const logger = runtime.logger.child({ component: SERVICE });
+  const now = () => runtime.clock.now().toISOString();
+  const causation = (envelope: Envelope) => ({
+    causationId: envelope.id,
+    correlationId: envelope.correlationId,
+    occurredAt: now(),
+    ...(envelope.traceparent ? { traceparent: envelope.traceparent } : {}),
+  });
+  const onPool = async (envelope: Envelope, command: Parameters<typeof pool.decide>[0]) => {
+    try {
+      await step(runtime.store, poolStream(config.pool.poolId), pool, command, causation(envelope));
+    } catch (err) {
+      if (!(err instanceof DomainRejection)) throw err;
+      logger.warn(`${envelope.type} not applied to the pool`, { eventId: envelope.id, violations: err.violations.map((v) => `${v.field}:${v.rule}: ${v.message}`) });
+    }
+  };
+  const fields = (envelope: Envelope, names: readonly string[]): boolean => {
+    const missing = names.filter((n) => typeof envelope.payload[n] !== 'string');
+    if (missing.length > 0) logger.error(`${envelope.type} without ${missing.join(', ')}: skipped`, { eventId: envelope.id });
+    return missing.length === 0;
+  };
+
+  return [
+    {
+      name: 'premium-income',
+      service: SERVICE,
+      topics: [TOPICS.pricingEvents],
+      types: ['PremiumCharged'],
+      handle: async (envelope) => {
+        if (!fields(envelope, ['coverageId', 'payerPartyId', 'amount', 'currency'])) return;
+        const d = envelope.payload as unknown as PremiumChargedData;
+        await onPool(envelope, { type: 'DistributePremium', coverageId: d.coverageId, payerPartyId: d.payerPartyId, amount: d.amount, currency: d.currency, at: now() });
+      },
+    },
+    {
+      name: 'margin-cover',
+      service: SERVICE,
+      topics: [TOPICS.marginEvents],
+      types: ['MarginCallMissed'],
+      handle: async (envelope) => {
+        if (!fields(envelope, ['callId', 'partyId', 'amount', 'currency'])) return;
+        const d = envelope.payload as unknown as MarginCallMissedData;
+        await onPool(envelope, { type: 'CoverMarginCall', callId: d.callId, partyId: d.partyId, amount: d.amount, currency: d.currency, at: now() });
+      },
+    },
+    {
+      name: 'default-settlement',
+      service: SERVICE,
+      topics: [TOPICS.marginEvents],
+      types: ['DefaultTriggered'],
+      handle: async (envelope) => {
+        await settler.onTrigger(envelope);
+      },
+    },
+    {
+      name: 'capacity',
+      service: SERVICE,
+      topics: [TOPICS.pricingEvents, TOPICS.settlementEvents],
+      types: [...COVERAGE_EVENTS, ...CAPITAL_EVENTS],
+      handle: (envelope) => capacity.publish(true, envelope.id, envelope.correlationId),
+    },
+  ];
+}
+
+export function settlementTickers(settlement: Settlement): TickerDefinition[] {
+  const { config, settler, capacity } = settlement;
+  return [
+    {
+      name: 'settlement-capacity',
+      service: SERVICE,
+      everyMs: config.capacityTickMs,
+      handle: (nowIso) => capacity.publish(false, `capacity-tick:${nowIso}`),
+    },
+    {
+      name: 'settlement-resume',
+      service: SERVICE,
+      everyMs: config.resumeTickMs,
+      handle: () => settler.resumeFrozen(),
+    },
+  ];
+}

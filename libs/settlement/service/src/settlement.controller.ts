@@ -1,0 +1,60 @@
+import { Controller, Get, Inject, NotFoundException, Param } from '@nestjs/common';
+import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import { loadState } from '@backstop/platform';
+import { defaultDecider } from '@backstop/settlement';
+import { SETTLEMENT, Settlement } from './settlement';
+import { defaultStream, poolStream } from './steps';
+import { defaultView, poolView, providerView, stressView } from './views';
+
+@ApiTags('settlement')
+@Controller('v1')
+export class SettlementController {
+  constructor(@Inject(SETTLEMENT) private readonly settlement: Settlement) {}
+
+  @Get('pool')
+  @ApiOperation({
+    summary: 'The backstop pool: capital and share price per tranche, withdrawal freeze, margin advances, the last Cover-2 assessment',
+  })
+  @ApiOkResponse({ description: 'Amounts are decimal strings in the pool currency' })
+  async pool(): Promise<unknown> {
+    const { runtime, config, pool, capacity } = this.settlement;
+    const { state, revision } = await loadState(runtime.store, poolStream(config.pool.poolId), pool);
+    return poolView(state, config.pool, revision, await capacity.lastPublished());
+  }
+
+  @Get('pool/providers/:providerId')
+  @ApiOperation({ summary: "A provider's shares, value, income, losses and pending withdrawal in each tranche" })
+  @ApiParam({ name: 'providerId', description: 'The provider party id' })
+  @ApiOkResponse({ description: 'The provider position' })
+  @ApiNotFoundResponse({ description: 'The provider has never deposited' })
+  async provider(@Param('providerId') providerId: string): Promise<unknown> {
+    const { runtime, config, pool } = this.settlement;
+    const { state } = await loadState(runtime.store, poolStream(config.pool.poolId), pool);
+    const view = providerView(state, config.pool, providerId, runtime.clock.now().getTime());
+    if (!view) throw new NotFoundException(`provider ${providerId} has no position in pool ${config.pool.poolId}`);
+    return view;
+  }
+
+  @Get('stress')
+  @ApiOperation({
+    summary: 'Cover 2 now: capital against the two worst counterparty defaults over historical crash days and ±Nσ shocks, every scenario listed',
+  })
+  @ApiOkResponse({ description: 'The live stress result and the last published CapacityAssessed' })
+  async stress(): Promise<unknown> {
+    const { config, capacity } = this.settlement;
+    return stressView(await capacity.compute(), config.pool.poolId, await capacity.lastPublished());
+  }
+
+  @Get('defaults/:defaultId')
+  @ApiOperation({
+    summary: 'A default case line by line: close-outs, losses per protected party, each waterfall layer with its per-provider takes, payouts, claims, recoveries',
+  })
+  @ApiParam({ name: 'defaultId', description: "The default case id: the defaulter's party id" })
+  @ApiOkResponse({ description: 'The default case' })
+  @ApiNotFoundResponse({ description: 'No default with this id' })
+  async default(@Param('defaultId') defaultId: string): Promise<unknown> {
+    const { state, revision } = await loadState(this.settlement.runtime.store, defaultStream(defaultId), defaultDecider);
+    if (state.status === 'NONE') throw new NotFoundException(`there is no default ${defaultId}`);
+    return { ...defaultView(state), revision };
+  }
+}
