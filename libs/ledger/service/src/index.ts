@@ -1,0 +1,4 @@
+export * from './ledger.module';
+export * from './live-ledger';
+export * from './ledger.controller';
+export * from './dto';
