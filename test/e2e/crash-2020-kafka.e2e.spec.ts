@@ -1,0 +1,141 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore, StoredEvent } from '@backstop/event-store';
+import { replay } from '@backstop/ledger';
+import { ConsumerHandle, encodeEnvelope, KafkaBus, makeEnvelope, TOPICS, TopicName, TopicNames } from '@backstop/messaging';
+import { commandEnvelope, CommandReply, SERVICE_NAMES, ServiceName } from '@backstop/platform';
+import { describeKafka, RunningApp, sleep, startApp, uniquePrefix, waitUntil, WORKSPACE_ROOT, readAllEvents } from '@backstop/testing';
+import { checkCrashOutcome, runCrashScenario, SCENARIO_ENV, ScenarioRun, ScenarioTarget } from './scenario/crash-2020';
+
+const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
+const START = '2026-03-06T00:00:00.000Z';
+
+const COMMAND_SERVICE: Record<string, ServiceName> = {
+  RegisterParty: 'contract-intake', UpdateCreditProfile: 'contract-intake', RegisterContract: 'contract-intake',
+  DepositCollateral: 'contract-intake', WithdrawCollateral: 'contract-intake', CloseContract: 'contract-intake',
+  RequestQuote: 'premium-pricing', BindCoverage: 'premium-pricing', FundPremiumAccount: 'premium-pricing', WithdrawPremiumAccount: 'premium-pricing',
+  DeclareDefault: 'margin-monitor',
+  DepositCapital: 'default-settlement', RequestWithdrawal: 'default-settlement', WithdrawCapital: 'default-settlement', RecordRecovery: 'default-settlement',
+};
+const COMMAND_TOPIC: Record<ServiceName, TopicName> = {
+  'contract-intake': TOPICS.intakeCommands,
+  'premium-pricing': TOPICS.pricingCommands,
+  'margin-monitor': TOPICS.marginCommands,
+  'default-settlement': TOPICS.settlementCommands,
+};
+
+/**
+ * The same crash with the four services as four processes (apps/<service>/src/main.ts) talking only
+ * over the real Kafka broker: commands on the *.commands topics, replies on backstop.replies, marks
+ * on backstop.market.marks, events from each service's store streams on backstop.events.*. They
+ * share one embedded store file, as they would share one EventStoreDB. Each runs on a test clock
+ * (BACKSTOP_TEST_CLOCK) that the test moves, so deadlines and premium intervals fall as in a replay.
+ */
+describeKafka('March 2020 BTC crash, four services over Kafka', (brokers) => {
+  const dir = mkdtempSync(join(tmpdir(), 'backstop-crash-kafka-'));
+  const dataFile = join(dir, 'backstop.db');
+  const prefix = uniquePrefix('crash');
+  const topics = new TopicNames(prefix);
+  const apps = new Map<ServiceName, RunningApp>();
+  const replies = new Map<string, CommandReply>();
+  const kafkaEvents: { topic: string; type: string }[] = [];
+  let client: KafkaBus;
+  let observer: ConsumerHandle;
+  let store: SqliteEventStore;
+  let run: ScenarioRun;
+
+  const readAll = (): Promise<StoredEvent[]> => readAllEvents(store);
+  const head = async () => (await readAll()).at(-1)?.position ?? 0n;
+
+  /** Quiet: every service's publisher has published the head and the head stopped moving. */
+  const quiescent = async () => {
+    let last = -1n;
+    let stableSince = Date.now();
+    await waitUntil(async () => {
+      const now = await head();
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+        return undefined;
+      }
+      for (const service of SERVICE_NAMES) {
+        if (((await store.loadCheckpoint(`publisher-${service}`)) ?? 0n) < now) return undefined;
+      }
+      return Date.now() - stableSince > 700 || undefined;
+    }, 30_000, 'the four services to go quiet');
+  };
+
+  beforeAll(async () => {
+    const env = {
+      ...SCENARIO_ENV,
+      KAFKA_BROKERS: brokers.join(','),
+      KAFKA_TOPIC_PREFIX: prefix,
+      BACKSTOP_DATA_FILE: dataFile,
+      BACKSTOP_TEST_CLOCK: START,
+      BACKSTOP_MARKET_DATA_DIR: DATA_DIR,
+      LOG_LEVEL: 'info',
+    };
+    // One at a time: each creates the topics it needs; concurrent starts on two cores are slower.
+    for (const service of SERVICE_NAMES) apps.set(service, await startApp(`apps/${service}/src/main.ts`, env, 90_000));
+    store = new SqliteEventStore(dataFile);
+    client = new KafkaBus({ brokers, clientId: 'crash-e2e' });
+    observer = await client.subscribe({
+      groupId: `${prefix}observer`,
+      topics: [topics.of(TOPICS.replies), topics.of(TOPICS.intakeEvents), topics.of(TOPICS.pricingEvents), topics.of(TOPICS.marginEvents), topics.of(TOPICS.settlementEvents)],
+      handle: async (m) => {
+        const body = JSON.parse(m.value.toString()) as { type: string; payload: CommandReply };
+        if (m.topic === topics.of(TOPICS.replies)) replies.set(m.key, body.payload);
+        else kafkaEvents.push({ topic: m.topic, type: body.type });
+      },
+    });
+    const target: ScenarioTarget = {
+      send: async (type, payload) => {
+        const envelope = commandEnvelope(type, payload);
+        await client.publish(topics.of(COMMAND_TOPIC[COMMAND_SERVICE[type]]), [encodeEnvelope(envelope)]);
+        return waitUntil(() => replies.get(envelope.id), 30_000, `the reply to ${type}`);
+      },
+      mark: async (payload) => {
+        await client.publish(topics.of(TOPICS.marketMarks), [encodeEnvelope(makeEnvelope({ type: 'MarkPrice', key: payload.underlying, time: payload.at, payload }))]);
+        await waitUntil(async () => (await store.readStream(`market-${payload.underlying}`)).some((e) => e.data.at === payload.at) || undefined, 30_000, `the mark at ${payload.at} to be recorded`);
+      },
+      advanceTo: async (iso) => {
+        await quiescent();
+        for (const app of apps.values()) {
+          const res = await fetch(`${app.url}/v1/test/clock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ now: iso }) });
+          if (res.status !== 200) throw new Error(`test clock refused ${iso}: ${res.status} ${await res.text()}`);
+        }
+        await quiescent();
+      },
+      events: readAll,
+    };
+    run = await runCrashScenario(target, DATA_DIR, Date.parse(START), undefined, 6 * 3_600_000);
+  }, 600_000);
+
+  afterAll(async () => {
+    await observer?.stop();
+    await client?.close();
+    for (const app of apps.values()) await app.stop();
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('calls margin, covers the missed call, closes out and runs the waterfall exactly', async () => {
+    await checkCrashOutcome(run, {
+      balancesAt: async (position) => {
+        const projection = await replay((after, maxCount) => store.readAll({ after, maxCount }), { until: { kind: 'position', position } });
+        return new Map(projection.balances().map((line) => [line.account, line.balanceMinor]));
+      },
+    });
+  });
+
+  it('carried every service event over Kafka: the observer saw each settlement step on backstop.events.settlement', async () => {
+    await sleep(500);
+    const settlement = kafkaEvents.filter((e) => e.topic === topics.of(TOPICS.settlementEvents)).map((e) => e.type);
+    expect(settlement).toEqual(expect.arrayContaining(['CapitalDeposited', 'MarginCoveredByBackstop', 'DefaultDeclared', 'LossAllocated', 'PayoutMade', 'DefaultSettled']));
+    const margin = kafkaEvents.filter((e) => e.topic === topics.of(TOPICS.marginEvents)).map((e) => e.type);
+    expect(margin).toEqual(expect.arrayContaining(['MarginCallIssued', 'MarginCallMissed', 'DefaultTriggered']));
+    const pricing = kafkaEvents.filter((e) => e.topic === topics.of(TOPICS.pricingEvents)).map((e) => e.type);
+    expect(pricing).toEqual(expect.arrayContaining(['QuoteIssued', 'CoverageBound', 'CoverageRepriced', 'PremiumCharged']));
+  });
+});

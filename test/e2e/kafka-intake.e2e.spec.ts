@@ -1,0 +1,97 @@
+import { IntakeModule } from '@backstop/intake-service';
+import { ConsumerHandle, encodeEnvelope, KafkaBus, TOPICS, TopicNames, DeadLetter } from '@backstop/messaging';
+import { commandEnvelope, CommandReply, startTestBackstop, TestBackstop } from '@backstop/platform';
+import { describeKafka, uniquePrefix, waitUntil } from '@backstop/testing';
+
+interface Seen {
+  topic: string;
+  key: string;
+  body: { id: string; type: string; causationId?: string; payload: Record<string, unknown> };
+}
+
+describeKafka('contract-intake on the real broker', (brokers) => {
+  const prefix = uniquePrefix('intake');
+  const topics = new TopicNames(prefix);
+  let app: TestBackstop;
+  let client: KafkaBus;
+  let observer: ConsumerHandle;
+  const seen: Seen[] = [];
+
+  beforeAll(async () => {
+    app = await startTestBackstop({
+      modules: [IntakeModule],
+      services: ['contract-intake'],
+      config: { mode: 'distributed', kafkaBrokers: brokers, topicPrefix: prefix },
+    });
+    client = new KafkaBus({ brokers, clientId: 'intake-e2e' });
+    observer = await client.subscribe({
+      groupId: `${prefix}observer`,
+      topics: [topics.of(TOPICS.replies), topics.of(TOPICS.intakeEvents), topics.of(TOPICS.dlq)],
+      handle: async (m) => {
+        seen.push({ topic: m.topic, key: m.key, body: JSON.parse(m.value.toString()) });
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await observer?.stop();
+    await client?.close();
+    await app?.close();
+  });
+
+  const send = async (type: string, payload: Record<string, unknown>, id?: string) => {
+    const envelope = commandEnvelope(type, payload, { id });
+    await client.publish(topics.of(TOPICS.intakeCommands), [encodeEnvelope(envelope)]);
+    return envelope.id;
+  };
+  const replyTo = (commandId: string) =>
+    waitUntil(() => seen.find((s) => s.topic === topics.of(TOPICS.replies) && s.key === commandId)?.body.payload as CommandReply | undefined, 20_000, `reply to ${commandId}`);
+
+  it('takes commands from Kafka, replies on backstop.replies and publishes the events from the store', async () => {
+    const desk = await send('RegisterParty', { partyId: 'desk1', name: 'Desk', role: 'DESK', credit: { rating: 'A' } });
+    const cp = await send('RegisterParty', { partyId: 'cp1', name: 'CP', role: 'COUNTERPARTY', credit: { rating: 'BB' } });
+    expect(await replyTo(desk)).toMatchObject({ status: 'ACCEPTED', stream: 'party-desk1', revision: 0 });
+    expect(await replyTo(cp)).toMatchObject({ status: 'ACCEPTED' });
+    const contract = await send('RegisterContract', {
+      contractId: 'perp1', kind: 'PERPETUAL', underlying: 'BTC-USD', size: '1', entryPrice: '60000', currency: 'USDC',
+      longPartyId: 'desk1', shortPartyId: 'cp1', longInitialMargin: '6000', shortInitialMargin: '6000',
+    });
+    expect(await replyTo(contract)).toMatchObject({ status: 'ACCEPTED', stream: 'contract-perp1' });
+    const event = await waitUntil(() => seen.find((s) => s.topic === topics.of(TOPICS.intakeEvents) && s.body.type === 'ContractRegistered'), 20_000, 'ContractRegistered on the events topic');
+    expect(event.key).toBe('perp1');
+    expect(event.body.causationId).toBe(contract);
+    expect(event.body.payload).toMatchObject({ contractId: 'perp1', _stream: 'contract-perp1', _revision: 0 });
+  }, 60_000);
+
+  it('rejects a bad command with every field and rule, replies again to a retry, and keeps consuming', async () => {
+    const bad = await send('RegisterParty', { partyId: '', name: 5, role: 'BANK', credit: {} });
+    const reply = await replyTo(bad).catch((err: Error) => { throw new Error(`${err.message}; seen: ${JSON.stringify(seen.map((s) => [s.topic, s.key, s.body.type]))}`); });
+    expect(reply.status).toBe('REJECTED');
+    expect(reply.violations?.map((v) => v.field)).toEqual(expect.arrayContaining(['payload.partyId', 'payload.name', 'payload.role']));
+    const id = '0b7d7c3e-0000-4000-8000-00000000aa01';
+    await send('DepositCollateral', { contractId: 'perp1', partyId: 'cp1', amount: '100' }, id);
+    await replyTo(id);
+    await send('DepositCollateral', { contractId: 'perp1', partyId: 'cp1', amount: '100' }, id);
+    await waitUntil(() => seen.filter((s) => s.topic === topics.of(TOPICS.replies) && s.key === id).length >= 2 || undefined, 20_000, 'the second reply');
+    const replies = seen.filter((s) => s.topic === topics.of(TOPICS.replies) && s.key === id).map((s) => s.body.payload);
+    expect(replies[1]).toEqual(replies[0]);
+    const deposits = seen.filter((s) => s.topic === topics.of(TOPICS.intakeEvents) && s.body.type === 'CollateralDeposited');
+    expect(deposits).toHaveLength(1);
+  }, 60_000);
+
+  it('dead-letters malformed messages on the commands topic with the reason and the original bytes', async () => {
+    await client.publish(topics.of(TOPICS.intakeCommands), [
+      { key: 'x', value: '{"not": "an envelope"' },
+      { key: 'y', value: JSON.stringify({ hello: 1 }) },
+      encodeEnvelope(commandEnvelope('LaunchRocket', { target: 'moon' })),
+      { key: 'z', value: 'x'.repeat(300_000) },
+    ]);
+    const dead = await waitUntil(() => {
+      const d = seen.filter((s) => s.topic === topics.of(TOPICS.dlq)).map((s) => s.body as unknown as DeadLetter);
+      return d.length >= 4 ? d : undefined;
+    }, 30_000, 'four dead letters');
+    expect(dead.map((d) => d.reason).sort()).toEqual(['INVALID_ENVELOPE', 'NOT_JSON', 'OVERSIZED', 'UNKNOWN_TYPE']);
+    expect(Buffer.from(dead.find((d) => d.reason === 'NOT_JSON')!.originalBase64, 'base64').toString()).toBe('{"not": "an envelope"');
+    const after = await send('RegisterParty', { partyId: 'p2', name: 'After', role: 'DESK', credit: { rating: 'A' } });
+    expect(await replyTo(after)).toMatchObject({ status: 'ACCEPTED' });
+  }, 60_000);
+});
