@@ -94,4 +94,34 @@ describeKafka('contract-intake on the real broker', (brokers) => {
     const after = await send('RegisterParty', { partyId: 'p2', name: 'After', role: 'DESK', credit: { rating: 'A' } });
     expect(await replyTo(after)).toMatchObject({ status: 'ACCEPTED' });
   }, 60_000);
+
+  it('shares the broker with a second deployment under another prefix without joining its consumer groups', async () => {
+    // Regression: group ids used to be unprefixed, so two deployments on one broker joined the same
+    // group for different topics and one of them never received its commands.
+    const otherPrefix = uniquePrefix('intake-other');
+    const other = await startTestBackstop({
+      modules: [IntakeModule],
+      services: ['contract-intake'],
+      config: { mode: 'distributed', kafkaBrokers: brokers, topicPrefix: otherPrefix },
+    });
+    const otherSeen: Seen[] = [];
+    const otherObserver = await client.subscribe({
+      groupId: `${otherPrefix}observer`,
+      topics: [new TopicNames(otherPrefix).of(TOPICS.replies)],
+      handle: async (m) => {
+        otherSeen.push({ topic: m.topic, key: m.key, body: JSON.parse(m.value.toString()) });
+      },
+    });
+    try {
+      const there = commandEnvelope('RegisterParty', { partyId: 'o1', name: 'Other', role: 'DESK', credit: { rating: 'A' } });
+      await client.publish(new TopicNames(otherPrefix).of(TOPICS.intakeCommands), [encodeEnvelope(there)]);
+      const here = await send('RegisterParty', { partyId: 'p3', name: 'Here', role: 'DESK', credit: { rating: 'A' } });
+      expect(await replyTo(here)).toMatchObject({ status: 'ACCEPTED', stream: 'party-p3' });
+      const reply = await waitUntil(() => otherSeen.find((s) => s.key === there.id)?.body.payload as CommandReply | undefined, 20_000, 'the other deployment\'s reply');
+      expect(reply).toMatchObject({ status: 'ACCEPTED', stream: 'party-o1' });
+    } finally {
+      await otherObserver.stop();
+      await other.close();
+    }
+  }, 60_000);
 });

@@ -191,7 +191,7 @@ export class Runtime {
   private async startCommandConsumer(service: ServiceName): Promise<void> {
     const handle = await startConsumer({
       bus: this.bus,
-      groupId: `${service}.commands`,
+      groupId: this.topics.group(`${service}.commands`),
       topics: [this.topics.of(COMMAND_TOPICS[service])],
       dlqTopic: this.topics.of(TOPICS.dlq),
       processed: this.store,
@@ -230,7 +230,7 @@ export class Runtime {
     }
     const handle = await startConsumer({
       bus: this.bus,
-      groupId,
+      groupId: this.topics.group(groupId),
       topics: definition.topics.map((t) => this.topics.of(t)),
       dlqTopic: this.topics.of(TOPICS.dlq),
       processed: this.store,

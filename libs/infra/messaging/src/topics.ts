@@ -21,6 +21,13 @@ export class TopicNames {
   of(topic: TopicName): string {
     return `${this.prefix}${topic}`;
   }
+  /**
+   * Kafka consumer group id for a consumer name. Groups carry the same prefix as the topics, so two
+   * deployments (or two test runs) sharing a broker never join each other's groups.
+   */
+  group(name: string): string {
+    return `${this.prefix}${name}`;
+  }
   all(): string[] {
     return Object.values(TOPICS).map((t) => this.of(t));
   }
