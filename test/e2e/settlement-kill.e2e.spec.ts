@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SqliteEventStore, StoredEvent } from '@backstop/event-store';
 import { makeEnvelope } from '@backstop/messaging';
 import { commandEnvelope, CommandReply } from '@backstop/platform';
-import { RunningApp, startApp, waitUntil, WORKSPACE_ROOT, readAllEvents } from '@backstop/testing';
+import { bearer, RunningApp, startApp, waitUntil, WORKSPACE_ROOT, readAllEvents } from '@backstop/testing';
 import { minor, runCrashScenario, SCENARIO_ENV, ScenarioTarget, TERMS } from './scenario/crash-2020';
 
 const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
@@ -58,7 +58,7 @@ describe('SIGKILL mid-settlement, then restart', () => {
     for (let attempt = 0; ; attempt += 1) {
       await alive();
       try {
-        return await fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        return await fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer() }, body: JSON.stringify(body) });
       } catch (err) {
         if (attempt >= 3) throw err;
         await new Promise((r) => setTimeout(r, 300));

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RunningApp, startApp } from '@backstop/testing';
+import { commandEnvelope } from '@backstop/platform';
+import { bearer, RunningApp, startApp } from '@backstop/testing';
 
 describe('npm start: the four services in one process on the embedded store', () => {
   const dir = mkdtempSync(join(tmpdir(), 'backstop-start-'));
@@ -36,10 +37,21 @@ describe('npm start: the four services in one process on the embedded store', ()
     expect(Object.keys(openapi.paths)).toContain('/v1/commands');
   });
 
+  it('refuses commands without a bearer token, or from a role that may not send them', async () => {
+    const envelope = commandEnvelope('DeclareDefault', { partyId: 'cp1', reason: 'test' });
+    const anonymous = await fetch(`${app.url}/v1/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(envelope) });
+    expect(anonymous.status).toBe(401);
+    const desk = await fetch(`${app.url}/v1/commands`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer('desk') }, body: JSON.stringify(envelope) });
+    expect(desk.status).toBe(403);
+    expect(((await desk.json()) as { violations: { field: string; rule: string }[] }).violations).toEqual([expect.objectContaining({ field: 'authorization', rule: 'commandRole' })]);
+    const marks = await fetch(`${app.url}/v1/market/marks`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer('desk') }, body: '[]' });
+    expect(marks.status).toBe(403);
+  });
+
   it('rejects a body that is not an envelope with the field and rule, and keeps serving', async () => {
     const bad = await fetch(`${app.url}/v1/commands`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...bearer() },
       body: JSON.stringify({ type: 'RegisterParty', payload: {} }),
     });
     expect(bad.status).toBe(400);

@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import { IntakeModule } from '@backstop/intake-service';
 import { MarginModule } from '@backstop/margin-service';
 import { TOPICS } from '@backstop/messaging';
-import { CommandDefinition, INPUT_SCHEMAS, ServiceName, startTestBackstop, STREAM_OWNERS } from '@backstop/platform';
+import { CommandDefinition, describeAuthorization, INPUT_SCHEMAS, ServiceName, startTestBackstop, STREAM_OWNERS } from '@backstop/platform';
 import { PricingModule } from '@backstop/pricing-service';
 import { SettlementModule } from '@backstop/settlement-service';
 import { dtoSchema, JsonSchema } from './command-schemas';
@@ -70,7 +70,7 @@ export async function generateAsyncApi(): Promise<string> {
 
   for (const [service, topics] of Object.entries(SERVICE_TOPICS) as [ServiceName, (typeof SERVICE_TOPICS)[ServiceName]][]) {
     const own = commands.filter((c) => c.service === service).sort((a, b) => a.type.localeCompare(b.type));
-    addChannel(topics.commands, `Commands to ${service}; one reply each on backstop.replies.`, Object.fromEntries(own.map((c) => [c.type, addMessage(c.type, c.summary, dtoSchema(c.dto), c.schemaVersion)])), 'receive', 'the target entity id');
+    addChannel(topics.commands, `Commands to ${service}; one reply each on backstop.replies.`, Object.fromEntries(own.map((c) => [c.type, addMessage(c.type, `${c.summary} ${describeAuthorization(c.auth)}`, dtoSchema(c.dto), c.schemaVersion)])), 'receive', 'the target entity id');
     const categories = Object.entries(STREAM_OWNERS).filter(([, o]) => o.service === service).map(([c]) => `${c}-*`);
     const ownEvents = events.filter((e) => e.capability === topics.capability);
     addChannel(

@@ -14,7 +14,7 @@ describe('market-replay against a running app over HTTP', () => {
 
   it('publishes the March 2020 crash as marks with realised vol, which the pricing service records', async () => {
     const err: string[] = [];
-    const code = await runCli(['--file', BTC, '--from', '2020-03-01', '--to', '2020-03-31', '--http', app.url, '--batch', '10'], {
+    const code = await runCli(['--file', BTC, '--from', '2020-03-01', '--to', '2020-03-31', '--http', app.url, '--token', app.runtime.auth.tokenFor('operator')!, '--batch', '10'], {
       stdout: { write: () => undefined },
       stderr: { write: (t: string) => err.push(t) },
       env: {},
@@ -33,7 +33,7 @@ describe('market-replay against a running app over HTTP', () => {
   });
 
   it('publishes nothing new when the same replay runs again (same message ids)', async () => {
-    const code = await runCli(['--file', BTC, '--from', '2020-03-01', '--to', '2020-03-31', '--http', app.url, '--quiet'], { stdout: { write: () => undefined }, stderr: { write: () => undefined }, env: {} });
+    const code = await runCli(['--file', BTC, '--from', '2020-03-01', '--to', '2020-03-31', '--http', app.url, '--token', app.runtime.auth.tokenFor('operator')!, '--quiet'], { stdout: { write: () => undefined }, stderr: { write: () => undefined }, env: {} });
     expect(code).toBe(0);
     await app.settle();
     expect(await app.runtime.store.readStream('pricing-market-BTC-USD')).toHaveLength(31);

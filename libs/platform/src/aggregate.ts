@@ -10,6 +10,8 @@ export interface Causation {
   readonly correlationId: string;
   readonly occurredAt: string;
   readonly traceparent?: string;
+  /** The HTTP caller of a command (audit); absent for Kafka commands and for reactions to events. */
+  readonly actor?: string;
 }
 
 export interface Decided<S> {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** SPEC section 9: bearer tokens with roles. A desk token is bound to its party. */
 export type Role = 'desk' | 'provider' | 'compliance' | 'operator';
@@ -43,3 +43,33 @@ export class TokenRegistry {
     return this.principals.find((p) => p.role === role)?.token;
   }
 }
+
+
+/**
+ * Who sent a command, as recorded in its events' metadata (audit): role, bound party and a short
+ * fingerprint of the token (sha-256), so an auditor can tell tokens apart without learning them.
+ */
+export function actorOf(principal: Principal): string {
+  const fingerprint = createHash('sha256').update(principal.token).digest('hex').slice(0, 12);
+  return `${principal.role}${principal.partyId ? `:${principal.partyId}` : ''}#${fingerprint}`;
+}
+
+/**
+ * Who may send a command over HTTP (SPEC section 9). The operator may send every command; a desk
+ * or provider token bound to a party may only send commands that act for that party.
+ */
+export interface CommandAuthorization<P> {
+  /** Roles besides the operator that may send it. */
+  readonly roles: readonly Exclude<Role, 'operator'>[];
+  /** The parties the command acts for (it is enough to be one of them); omitted: any party. */
+  readonly actsFor?: (payload: P) => readonly (string | undefined)[] | Promise<readonly (string | undefined)[]>;
+}
+
+/** One line for docs (AsyncAPI, OpenAPI): who may send a command over HTTP. */
+export function describeAuthorization(auth: CommandAuthorization<never>): string {
+  if (auth.roles.length === 0) return 'Over HTTP: operator only.';
+  return `Over HTTP: operator or ${auth.roles.join(' or ')}${auth.actsFor ? ' (a token bound to a party: for that party only)' : ''}.`;
+}
+
+/** For commands only the operator may send (onboarding, credit updates, manual default, recoveries). */
+export const OPERATOR_ONLY: { readonly roles: readonly [] } = { roles: [] };

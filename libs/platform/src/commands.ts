@@ -6,6 +6,7 @@ import { Envelope, flattenValidationErrors } from '@backstop/messaging';
 import { Logger, MetricsRegistry } from '@backstop/telemetry';
 import { ServiceName } from './config';
 import { bodyHash } from './ids';
+import { actorOf, CommandAuthorization, Principal } from './auth';
 
 /** The reply to one command: on backstop.replies (key = command id) and in the HTTP response. */
 export interface CommandReply {
@@ -27,6 +28,8 @@ export interface CommandContext {
   readonly traceparent?: string;
   /** When the service accepted the command (the injected clock), recorded in the events. */
   readonly receivedAt: string;
+  /** Who sent it over HTTP (see actorOf); absent for the Kafka command topics (trusted by broker ACLs). */
+  readonly actor?: string;
 }
 
 export interface Accepted {
@@ -45,6 +48,8 @@ export interface CommandDefinition<P extends object = object> {
   readonly dto: new () => P;
   /** The entity the command targets (its Kafka key). */
   readonly key: (payload: P) => string;
+  /** Who may send it over HTTP: roles, and the parties it acts for. */
+  readonly auth: CommandAuthorization<P>;
   readonly handle: (payload: P, context: CommandContext) => Promise<Accepted>;
 }
 
@@ -78,9 +83,13 @@ export class CommandBus {
     return this.definitions.has(type);
   }
 
-  async execute(envelope: Envelope): Promise<CommandReply> {
+  /**
+   * Runs one command. `principal` is the HTTP caller (authorized here, recorded as the actor);
+   * commands from the Kafka topics come without one.
+   */
+  async execute(envelope: Envelope, principal?: Principal): Promise<CommandReply> {
     const started = process.hrtime.bigint();
-    const reply = await this.executeInner(envelope);
+    const reply = await this.executeInner(envelope, principal);
     this.metrics.counter('backstop_commands_total', 'Commands handled, by type and status').inc({ type: envelope.type, status: reply.status });
     this.metrics
       .histogram('backstop_command_seconds', 'Command handling time')
@@ -88,7 +97,7 @@ export class CommandBus {
     return reply;
   }
 
-  private async executeInner(envelope: Envelope): Promise<CommandReply> {
+  private async executeInner(envelope: Envelope, principal?: Principal): Promise<CommandReply> {
     const definition = this.definitions.get(envelope.type);
     const rejected = (violations: Violation[]): CommandReply => ({
       commandId: envelope.id,
@@ -102,6 +111,14 @@ export class CommandBus {
     if (envelope.schemaVersion !== definition.schemaVersion) {
       return rejected([{ field: 'schemaVersion', rule: 'supportedVersion', message: `${envelope.type} schema version ${envelope.schemaVersion} is not supported (supported: ${definition.schemaVersion})` }]);
     }
+    const payload = plainToInstance(definition.dto, envelope.payload);
+    const violations = flattenValidationErrors(await validate(payload as object, { whitelist: true, forbidNonWhitelisted: true }));
+    // Refused callers change nothing and are not remembered: the rightful sender may still use the id.
+    const forbidden = principal ? await this.authorize(definition, principal, violations.length === 0 ? payload : undefined) : undefined;
+    if (forbidden) {
+      this.logger.warn('command refused for its sender', { commandId: envelope.id, type: envelope.type, actor: actorOf(principal!), rule: forbidden.rule });
+      return rejected([forbidden]);
+    }
     const hash = bodyHash({ type: envelope.type, payload: envelope.payload });
     const stored = await this.store.findProcessed(CONSUMER, envelope.id);
     if (stored !== undefined) {
@@ -109,13 +126,11 @@ export class CommandBus {
       if (previous.hash === hash) return previous.reply;
       return rejected([{ field: 'id', rule: 'idempotencyConflict', message: `command id ${envelope.id} was already used with a different body; use a new id for a new command` }]);
     }
-    const payload = plainToInstance(definition.dto, envelope.payload);
-    const violations = flattenValidationErrors(await validate(payload as object, { whitelist: true, forbidNonWhitelisted: true }));
     let reply: CommandReply;
     if (violations.length > 0) {
       reply = rejected(violations.map((v) => ({ ...v, field: `payload.${v.field}` })));
     } else {
-      reply = await this.run(definition, payload, envelope, rejected);
+      reply = await this.run(definition, payload, envelope, rejected, principal);
     }
     await this.store.recordProcessed(CONSUMER, envelope.id, JSON.stringify({ hash, reply }));
     this.logger.info('command handled', {
@@ -127,11 +142,32 @@ export class CommandBus {
     return reply;
   }
 
+  /**
+   * The role check, then (for a token bound to a party, once the payload is valid) the party check.
+   * Returns the violation to refuse with, or undefined.
+   */
+  private async authorize(definition: CommandDefinition, principal: Principal, payload: object | undefined): Promise<Violation | undefined> {
+    const { role, partyId } = principal;
+    if (role !== 'operator' && !(definition.auth.roles as readonly string[]).includes(role)) {
+      const allowed = ['operator', ...definition.auth.roles].join(' or ');
+      return { field: 'authorization', rule: 'commandRole', message: `${definition.type} needs the role ${allowed}; the token has ${role}` };
+    }
+    if (role === 'operator' || !partyId || !payload || !definition.auth.actsFor) return undefined;
+    const parties = (await definition.auth.actsFor(payload)).filter((p): p is string => p !== undefined);
+    if (parties.includes(partyId)) return undefined;
+    return {
+      field: 'authorization',
+      rule: 'ownParty',
+      message: `this ${role} token acts for ${partyId}; ${definition.type} acts for ${parties.length > 0 ? parties.join(' / ') : 'another party'}`,
+    };
+  }
+
   private async run(
     definition: CommandDefinition,
     payload: object,
     envelope: Envelope,
     rejected: (violations: Violation[]) => CommandReply,
+    principal: Principal | undefined,
   ): Promise<CommandReply> {
     try {
       const accepted = await definition.handle(payload, {
@@ -139,6 +175,7 @@ export class CommandBus {
         correlationId: envelope.correlationId,
         traceparent: envelope.traceparent,
         receivedAt: this.now().toISOString(),
+        ...(principal ? { actor: actorOf(principal) } : {}),
       });
       return {
         commandId: envelope.id,
@@ -159,6 +196,12 @@ export class CommandBus {
 }
 
 /** What a command's events record as their cause (the command id: event ids derive from it). */
-export function causationOf(context: CommandContext): { causationId: string; correlationId: string; occurredAt: string; traceparent?: string } {
-  return { causationId: context.commandId, correlationId: context.correlationId, occurredAt: context.receivedAt, traceparent: context.traceparent };
+export function causationOf(context: CommandContext): { causationId: string; correlationId: string; occurredAt: string; traceparent?: string; actor?: string } {
+  return {
+    causationId: context.commandId,
+    correlationId: context.correlationId,
+    occurredAt: context.receivedAt,
+    traceparent: context.traceparent,
+    ...(context.actor ? { actor: context.actor } : {}),
+  };
 }

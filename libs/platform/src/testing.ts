@@ -33,8 +33,8 @@ export function commandEnvelope(type: string, payload: Record<string, unknown>, 
 
 export interface TestBackstop extends BackstopApp {
   readonly clock: ManualClock;
-  /** POST /v1/commands; returns the HTTP status and the reply. */
-  send(type: string, payload: Record<string, unknown>, options?: { id?: string }): Promise<{ status: number; reply: CommandReply }>;
+  /** POST /v1/commands (as the operator unless `role` or `token` says otherwise); returns the HTTP status and the reply. */
+  send(type: string, payload: Record<string, unknown>, options?: { id?: string; role?: Role; token?: string | null }): Promise<{ status: number; reply: CommandReply }>;
   get<T = unknown>(path: string, options?: { role?: Role; token?: string }): Promise<{ status: number; body: T }>;
   /** POST a MarkPrice / CreditScore payload to the input endpoint (published on its topic). */
   input(kind: 'MarkPrice' | 'CreditScore', payload: Record<string, unknown>, key: string): Promise<number>;
@@ -71,10 +71,12 @@ export async function startTestBackstop(options: {
       rmSync(dir, { recursive: true, force: true });
     },
     send: async (type, payload, sendOptions = {}) => {
+      const { role = 'operator', token: given, ...envelopeOptions } = sendOptions;
+      const token = given === undefined ? app.runtime.auth.tokenFor(role) : given;
       const res = await fetch(`${app.url}/v1/commands`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(commandEnvelope(type, payload, sendOptions)),
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(commandEnvelope(type, payload, envelopeOptions)),
       });
       return { status: res.status, reply: (await res.json()) as CommandReply };
     },
@@ -82,7 +84,7 @@ export async function startTestBackstop(options: {
       const path = kind === 'MarkPrice' ? 'market/marks' : 'credit/scores';
       const res = await fetch(`${app.url}/v1/${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${app.runtime.auth.tokenFor('operator')}` },
         body: JSON.stringify(makeEnvelope({ type: kind, key, time: clock.now().toISOString(), payload })),
       });
       return res.status;

@@ -13,11 +13,28 @@ export interface RunningApp {
   kill(): Promise<void>;
 }
 
-/** Starts an app entry (e.g. apps/backstop/src/main.ts) on a free port and waits until it listens. */
+/** Bearer tokens of the apps startApp runs (BACKSTOP_TOKENS), one per role, none bound to a party. */
+export const TEST_TOKENS = {
+  operator: 'test-operator-token-0000000001',
+  compliance: 'test-compliance-token-00000001',
+  desk: 'test-desk-token-00000000000001',
+  provider: 'test-provider-token-0000000001',
+} as const;
+
+/** The Authorization header for one of TEST_TOKENS. */
+export function bearer(role: keyof typeof TEST_TOKENS = 'operator'): { authorization: string } {
+  return { authorization: `Bearer ${TEST_TOKENS[role]}` };
+}
+
+/**
+ * Starts an app entry (e.g. apps/backstop/src/main.ts) on a free port and waits until it listens.
+ * It accepts TEST_TOKENS unless `env` sets BACKSTOP_TOKENS.
+ */
 export async function startApp(entry: string, env: Record<string, string>, timeoutMs = 60_000): Promise<RunningApp> {
+  const tokens = Object.entries(TEST_TOKENS).map(([role, token]) => `${token}=${role}`).join(',');
   const child = spawn(process.execPath, ['-r', join(WORKSPACE_ROOT, 'tools/register.js'), join(WORKSPACE_ROOT, entry)], {
     cwd: WORKSPACE_ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', BACKSTOP_TOKENS: tokens, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

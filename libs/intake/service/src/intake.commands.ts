@@ -1,5 +1,5 @@
 import { contractDecider, ContractSpec, PartyFacts, partyDecider } from '@backstop/intake';
-import { CommandDefinition, decideCommand, loadState, Runtime, streamName } from '@backstop/platform';
+import { CommandDefinition, decideCommand, loadState, OPERATOR_ONLY, Runtime, streamName } from '@backstop/platform';
 import { CloseContractDto, CollateralDto, RegisterContractDto, RegisterPartyDto, UpdateCreditProfileDto } from './dto';
 
 const SERVICE = 'contract-intake' as const;
@@ -20,6 +20,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     summary: 'Register a desk, counterparty or provider with its credit profile (rating or annual PD).',
     dto: RegisterPartyDto,
     key: (p) => p.partyId,
+    auth: OPERATOR_ONLY,
     handle: async (p, ctx) => {
       const command = { type: 'RegisterParty' as const, partyId: p.partyId, name: p.name, role: p.role, credit: { ...p.credit }, at: ctx.receivedAt };
       return decideCommand(store, streamName('party', p.partyId), partyDecider, command, ctx, { partyId: p.partyId });
@@ -33,6 +34,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     summary: "Replace a party's credit profile (a credit feed or an analyst); pricing reprices its coverages.",
     dto: UpdateCreditProfileDto,
     key: (p) => p.partyId,
+    auth: OPERATOR_ONLY,
     handle: async (p, ctx) => {
       const command = { type: 'UpdateCreditProfile' as const, partyId: p.partyId, credit: { ...p.credit }, reason: p.reason, at: ctx.receivedAt };
       return decideCommand(store, streamName('party', p.partyId), partyDecider, command, ctx, { partyId: p.partyId });
@@ -46,6 +48,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     summary: 'Register a bilateral PERPETUAL, FUTURE or OPTION contract between two registered parties.',
     dto: RegisterContractDto,
     key: (p) => p.contractId,
+    auth: { roles: ['desk'], actsFor: (p) => [p.longPartyId, p.shortPartyId] },
     handle: async (p, ctx) => {
       const { contractId, ...rest } = p;
       const spec: ContractSpec = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)) as unknown as ContractSpec;
@@ -68,6 +71,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     summary,
     dto: CollateralDto,
     key: (p) => p.contractId,
+    auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => {
       const command = { type, contractId: p.contractId, partyId: p.partyId, amount: p.amount, at: ctx.receivedAt };
       return decideCommand(store, streamName('contract', p.contractId), contractDecider, command, ctx, { contractId: p.contractId });
@@ -81,6 +85,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     summary: 'Ask to close a contract at a price; it closes when the other side asks at the same price.',
     dto: CloseContractDto,
     key: (p) => p.contractId,
+    auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => {
       const command = { type: 'CloseContract' as const, contractId: p.contractId, partyId: p.partyId, closePrice: p.closePrice, at: ctx.receivedAt };
       return decideCommand(store, streamName('contract', p.contractId), contractDecider, command, ctx, { contractId: p.contractId });

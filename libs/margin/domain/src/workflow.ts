@@ -19,6 +19,7 @@ export interface Causation {
   readonly correlationId: string;
   readonly occurredAt: string;
   readonly traceparent?: string;
+  readonly actor?: string;
 }
 
 export interface DecisionOutcome {
@@ -43,6 +44,8 @@ export interface Source {
   readonly id: string;
   readonly correlationId: string;
   readonly traceparent?: string;
+  /** Who sent the command over HTTP (an operator's DeclareDefault), recorded for audit. */
+  readonly actor?: string;
 }
 
 export interface MarkInput {
@@ -203,7 +206,13 @@ export class MarginWorkflow {
 }
 
 function cause(source: Source, causationId: string, occurredAt: string): Causation {
-  return { causationId, correlationId: source.correlationId, occurredAt, ...(source.traceparent ? { traceparent: source.traceparent } : {}) };
+  return {
+    causationId,
+    correlationId: source.correlationId,
+    occurredAt,
+    ...(source.traceparent ? { traceparent: source.traceparent } : {}),
+    ...(source.actor ? { actor: source.actor } : {}),
+  };
 }
 
 function emptyAssessment(currency: string): Assessment {

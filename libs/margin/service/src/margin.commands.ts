@@ -1,4 +1,4 @@
-import { Accepted, CommandContext, CommandDefinition } from '@backstop/platform';
+import { Accepted, CommandContext, CommandDefinition, OPERATOR_ONLY } from '@backstop/platform';
 import { DeclareDefaultDto } from './dto';
 import { MarginEngine } from './margin.engine';
 
@@ -13,8 +13,9 @@ export function marginCommands(engine: MarginEngine): CommandDefinition<DeclareD
     summary: "An operator declares a party in default: DefaultTriggered (OPERATOR) with the last sane marks of its underlyings; default-settlement takes over.",
     dto: DeclareDefaultDto,
     key: (p) => p.partyId,
+    auth: OPERATOR_ONLY,
     handle: async (p, ctx: CommandContext): Promise<Accepted> => {
-      const source = { id: ctx.commandId, correlationId: ctx.correlationId, ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}) };
+      const source = { id: ctx.commandId, correlationId: ctx.correlationId, ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}), ...(ctx.actor ? { actor: ctx.actor } : {}) };
       const outcome = await engine.declareDefault(source, p.partyId, p.reason, ctx.receivedAt);
       return { stream: outcome.stream, revision: outcome.lastRevision, ids: { partyId: p.partyId }, events: outcome.events.map((e) => e.type) };
     },

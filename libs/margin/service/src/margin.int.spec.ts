@@ -184,7 +184,7 @@ describe('margin-monitor over HTTP with contract-intake (real app, store file)',
     const before = (await app.get<MarkBody>('/v1/marks/ETH-USD', { role: 'operator' })).body.marksRecorded;
     const envelope = makeEnvelope({ id: randomUUID(), type: 'MarkPrice', key: 'ETH-USD', time: '2026-01-02T08:00:00.000Z', payload: { underlying: 'ETH-USD', price: '3030', at: '2026-01-02T08:00:00.000Z' } });
     for (let i = 0; i < 2; i++) {
-      const res = await fetch(`${app.url}/v1/market/marks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(envelope) });
+      const res = await fetch(`${app.url}/v1/market/marks`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${app.runtime.auth.tokenFor('operator')}` }, body: JSON.stringify(envelope) });
       expect(res.status).toBe(202);
     }
     await app.settle();

@@ -7,13 +7,16 @@ import { encodeEnvelope, EnvelopeDto, flattenValidationErrors, TOPICS, TopicName
 import { INPUT_SCHEMAS } from '../inputs';
 import { Runtime } from '../runtime';
 import { RUNTIME } from './tokens';
+import { Roles } from './roles.guard';
 
 /**
  * Market data and credit updates over HTTP: the same envelopes as the Kafka input topics, put on
  * that topic (the in-process bus in the single-process default), so the same consumers handle them.
+ * Only the operator's feeds may post them (a forged mark could trigger margin calls).
  */
 @ApiTags('inputs')
 @Controller('v1')
+@Roles('operator')
 export class InputsController {
   constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {}
 

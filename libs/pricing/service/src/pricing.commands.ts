@@ -18,6 +18,7 @@ export function pricingCommands(pricing: PricingService): CommandDefinition<any>
     summary: "Price protection of one side of a contract against the other side's default; the quote shows every component and is valid for a short window.",
     dto: RequestQuoteDto,
     key: (p) => p.quoteId,
+    auth: { roles: ['desk'], actsFor: (p) => [p.protectedPartyId] },
     handle: async (p, ctx) => accepted(await pricing.requestQuote(p, ctx.receivedAt, causationOf(ctx)), { quoteId: p.quoteId }),
   };
 
@@ -28,6 +29,7 @@ export function pricingCommands(pricing: PricingService): CommandDefinition<any>
     summary: 'Bind a valid quote into a coverage, if the pool has the stress capacity for it (the rejection names what is left).',
     dto: BindCoverageDto,
     key: (p) => p.coverageId,
+    auth: { roles: ['desk'], actsFor: async (p) => [await pricing.protectedPartyOfQuote(p.quoteId)] },
     handle: async (p, ctx) => accepted(await pricing.bindCoverage(p, ctx.receivedAt, causationOf(ctx)), { coverageId: p.coverageId, quoteId: p.quoteId }),
   };
 
@@ -38,6 +40,7 @@ export function pricingCommands(pricing: PricingService): CommandDefinition<any>
     summary: "Put money in a protected party's premium account; premiums are charged from it (and a missed one is paid at once).",
     dto: PremiumAccountDto,
     key: (p) => p.partyId,
+    auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => accepted(await pricing.fundAccount(p, ctx.receivedAt, causationOf(ctx)), { partyId: p.partyId }),
   };
 
@@ -48,6 +51,7 @@ export function pricingCommands(pricing: PricingService): CommandDefinition<any>
     summary: 'Take money back from a premium account, never below zero.',
     dto: PremiumAccountDto,
     key: (p) => p.partyId,
+    auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => accepted(await pricing.withdrawAccount(p, ctx.receivedAt, causationOf(ctx)), { partyId: p.partyId }),
   };
 

@@ -162,6 +162,11 @@ export class PricingService {
    * → QuoteBound. Each step is idempotent under the command's causation id; a retried command
    * whose reservation is already in the book resumes after it, bound at the reservation's instant.
    */
+  /** The party a quote protects (who may bind it); undefined for an unknown quote. */
+  async protectedPartyOfQuote(quoteId: string): Promise<string | undefined> {
+    return (await this.quotes.load(quoteStream(quoteId))).state.quote?.protectedPartyId;
+  }
+
   async bindCoverage(p: { coverageId: string; quoteId: string }, at: string, causation: Causation): Promise<CachedDecision<CoverageState>> {
     const quote = (await this.quotes.load(quoteStream(p.quoteId))).state;
     const contractStatus = quote.quote ? (await this.contractFacts(quote.quote.contractId))?.status : undefined;

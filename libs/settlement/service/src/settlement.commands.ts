@@ -1,5 +1,5 @@
 import { PartyRole, partyDecider } from '@backstop/intake';
-import { CommandDefinition, decideCommand, loadState, streamName } from '@backstop/platform';
+import { CommandDefinition, decideCommand, loadState, OPERATOR_ONLY, streamName } from '@backstop/platform';
 import { defaultDecider } from '@backstop/settlement';
 import { DepositCapitalDto, RecordRecoveryDto, RequestWithdrawalDto, WithdrawCapitalDto } from './dto';
 import { SERVICE, Settlement } from './settlement';
@@ -30,6 +30,7 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
     summary: `Deposit capital into the JUNIOR (first-loss) or SENIOR tranche of the pool for shares; the provider must be a registered PROVIDER. Amounts in ${config.pool.currency}.`,
     dto: DepositCapitalDto,
     key: () => poolId,
+    auth: { roles: ['provider'], actsFor: (p) => [p.providerId] },
     handle: async (p, ctx) => {
       const command = {
         type: 'DepositCapital' as const,
@@ -51,6 +52,7 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
     summary: `Ask to withdraw tranche shares: the window opens after the cooldown (${config.pool.cooldownMs / 86_400_000} days) and lasts ${config.pool.windowMs / 86_400_000} days; it pays the lesser of the value now and at withdrawal.`,
     dto: RequestWithdrawalDto,
     key: () => poolId,
+    auth: { roles: ['provider'], actsFor: (p) => [p.providerId] },
     handle: async (p, ctx) => {
       const command = { type: 'RequestWithdrawal' as const, providerId: p.providerId, tranche: p.tranche, ...(p.shares ? { shares: p.shares } : {}), at: ctx.receivedAt };
       return decideCommand(store, stream, pool, command, ctx, { poolId, providerId: p.providerId });
@@ -64,6 +66,7 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
     summary: 'Withdraw the requested shares inside their window; refused while a default is being settled (the window is then extended).',
     dto: WithdrawCapitalDto,
     key: () => poolId,
+    auth: { roles: ['provider'], actsFor: (p) => [p.providerId] },
     handle: async (p, ctx) => {
       const command = { type: 'WithdrawCapital' as const, providerId: p.providerId, tranche: p.tranche, at: ctx.receivedAt };
       return decideCommand(store, stream, pool, command, ctx, { poolId, providerId: p.providerId });
@@ -77,6 +80,7 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
     summary: "Record money recovered from a defaulter's estate: it repays unpaid claims, then the tranches in reverse waterfall order; any surplus goes back to the estate.",
     dto: RecordRecoveryDto,
     key: (p) => p.defaultId,
+    auth: OPERATOR_ONLY,
     handle: async (p, ctx) => {
       const command = {
         type: 'RecordRecovery' as const,
