@@ -100,4 +100,19 @@ describe('who may send which command over HTTP', () => {
     const trigger = (await app.runtime.store.readStream(reply.stream!)).find((e) => e.type === 'DefaultTriggered');
     expect(trigger?.metadata.actor).toMatch(/^operator#[0-9a-f]{12}$/);
   });
+
+  it('lets a bound desk or provider read only what concerns its party (SPEC section 9)', async () => {
+    expect((await app.get('/v1/parties/desk1', { token: null })).status).toBe(401);
+    expect((await app.get('/v1/parties/desk1', as(TOKENS.desk1))).status).toBe(200);
+    expect((await app.get('/v1/contracts/c1', as(TOKENS.desk1))).status).toBe(200);
+    const other = await app.get<{ message: string }>('/v1/parties/cp1', as(TOKENS.desk1));
+    expect(other.status).toBe(403);
+    expect(other.body.message).toMatch(/desk token is bound to desk1 and may not read party cp1/);
+    expect((await app.get('/v1/pricing/accounts/cp1', as(TOKENS.desk1))).status).toBe(403);
+    expect((await app.get('/v1/parties/cp1', as(TOKENS.compliance))).status).toBe(200);
+    expect((await app.get('/v1/pool/providers/p1', as(TOKENS.provider))).status).toBe(200);
+    expect((await app.get('/v1/pool/providers/p2', as(TOKENS.provider))).status).toBe(403);
+    expect((await app.get('/v1/stress', as(TOKENS.desk1))).status).toBe(403);
+    expect((await app.get('/v1/pool', as(TOKENS.desk1))).status).toBe(200);
+  });
 });

@@ -38,4 +38,17 @@ describe('market-replay against a running app over HTTP', () => {
     await app.settle();
     expect(await app.runtime.store.readStream('pricing-market-BTC-USD')).toHaveLength(31);
   });
+
+  it('stops with a clear error when the app refuses the marks for want of an operator token', async () => {
+    const err: string[] = [];
+    const io = { stdout: { write: () => undefined }, stderr: { write: (t: string) => err.push(t) } };
+    const code = await runCli(['--file', BTC, '--from', '2020-04-01', '--to', '2020-04-03', '--http', app.url, '--quiet'], { ...io, env: {} });
+    expect(code).not.toBe(0);
+    expect(err.join('')).toMatch(/refused a batch of \d+ marks .*401.*pass --token or set BACKSTOP_TOKEN/s);
+    const asDesk = await runCli(['--file', BTC, '--from', '2020-04-01', '--to', '2020-04-03', '--http', app.url, '--quiet'], { ...io, env: { BACKSTOP_TOKEN: app.runtime.auth.tokenFor('desk')! } });
+    expect(asDesk).not.toBe(0);
+    expect(err.join('')).toMatch(/403/);
+    await app.settle();
+    expect(await app.runtime.store.readStream('pricing-market-BTC-USD')).toHaveLength(31);
+  });
 });

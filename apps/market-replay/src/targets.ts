@@ -51,7 +51,8 @@ export class HttpTarget implements MarkTarget {
     });
     if (res.status !== 202) {
       const body = await res.text().catch(() => '');
-      throw new ReplayTargetError(`${this.endpoint} refused a batch of ${batch.length} marks (first ${batch[0]?.payload.at}): ${res.status} ${body.slice(0, 500)}`);
+      const hint = res.status === 401 || res.status === 403 ? ' (marks need an operator token: pass --token or set BACKSTOP_TOKEN)' : '';
+      throw new ReplayTargetError(`${this.endpoint} refused a batch of ${batch.length} marks (first ${batch[0]?.payload.at}): ${res.status} ${body.slice(0, 500)}${hint}`);
     }
   }
 

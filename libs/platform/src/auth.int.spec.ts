@@ -24,7 +24,7 @@ describe('bearer tokens with roles', () => {
 
   it('lets the role in, and answers 401 without a token and 403 with another role', async () => {
     expect((await app.get('/v1/test-secret', { role: 'compliance' })).status).toBe(200);
-    const none = await app.get<{ message: string }>('/v1/test-secret');
+    const none = await app.get<{ message: string }>('/v1/test-secret', { token: null });
     expect(none.status).toBe(401);
     expect(none.body.message).toMatch(/bearer token is required/);
     const desk = await app.get<{ message: string }>('/v1/test-secret', { role: 'desk' });

@@ -35,7 +35,8 @@ export interface TestBackstop extends BackstopApp {
   readonly clock: ManualClock;
   /** POST /v1/commands (as the operator unless `role` or `token` says otherwise); returns the HTTP status and the reply. */
   send(type: string, payload: Record<string, unknown>, options?: { id?: string; role?: Role; token?: string | null }): Promise<{ status: number; reply: CommandReply }>;
-  get<T = unknown>(path: string, options?: { role?: Role; token?: string }): Promise<{ status: number; body: T }>;
+  /** GET as the operator unless `role` or `token` says otherwise (`token: null`: no Authorization header). */
+  get<T = unknown>(path: string, options?: { role?: Role; token?: string | null }): Promise<{ status: number; body: T }>;
   /** POST a MarkPrice / CreditScore payload to the input endpoint (published on its topic). */
   input(kind: 'MarkPrice' | 'CreditScore', payload: Record<string, unknown>, key: string): Promise<number>;
   /** Moves the manual clock to `iso` and runs every ticker once. */
@@ -104,8 +105,8 @@ export async function startTestBackstop(options: {
         head = now;
       }
     },
-    get: async <T>(path: string, getOptions: { role?: Role; token?: string } = {}) => {
-      const token = getOptions.token ?? (getOptions.role ? app.runtime.auth.tokenFor(getOptions.role) : undefined);
+    get: async <T>(path: string, getOptions: { role?: Role; token?: string | null } = {}) => {
+      const token = getOptions.token === undefined ? app.runtime.auth.tokenFor(getOptions.role ?? 'operator') : getOptions.token;
       const res = await fetch(`${app.url}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
       return { status: res.status, body: (await res.json()) as T };
     },

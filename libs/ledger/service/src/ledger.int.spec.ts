@@ -70,7 +70,7 @@ describe('ledger over HTTP (real app, store file, intake commands + other servic
     expect(account(body, 'premium-account:desk1')).toBe('37.500000');
     expect(account(body, 'premium-collected:cov1')).toBe('12.500000');
     expect(body.digest).toMatch(/^[0-9a-f]{64}$/);
-    expect((await app.get('/v1/ledger/balances')).status).toBe(401);
+    expect((await app.get('/v1/ledger/balances', { token: null })).status).toBe(401);
     expect((await app.get('/v1/ledger/balances', { role: 'desk' })).status).toBe(403);
     expect((await app.get('/v1/ledger/digest', { role: 'operator' })).status).toBe(403);
   });

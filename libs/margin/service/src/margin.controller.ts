@@ -1,6 +1,6 @@
-import { Controller, ForbiddenException, Get, Inject, NotFoundException, Param, Req } from '@nestjs/common';
+import { Controller, Get, Inject, NotFoundException, Param } from '@nestjs/common';
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import { Principal, Roles } from '@backstop/platform';
+import { assertMayRead, CurrentPrincipal, Principal, Roles } from '@backstop/platform';
 import { currencyOf, fromMinor } from '@backstop/kernel';
 import { MarginMonitor, marginStream, marketStream } from '@backstop/margin';
 import { pnlToMinor } from '@backstop/margin-model';
@@ -21,11 +21,8 @@ export class MarginController {
   @ApiParam({ name: 'partyId', example: 'desk1' })
   @ApiOkResponse({ type: MarginView })
   @ApiNotFoundResponse({ description: 'the party has no margin account (no position was ever opened)' })
-  async margin(@Param('partyId') partyId: string, @Req() request: { principal?: Principal }): Promise<MarginView> {
-    const principal = request.principal;
-    if (principal?.role === 'desk' && principal.partyId !== partyId) {
-      throw new ForbiddenException(principal.partyId ? `a desk token sees only its own party (${principal.partyId})` : 'this desk token is not bound to a party');
-    }
+  async margin(@Param('partyId') partyId: string, @CurrentPrincipal() principal: Principal): Promise<MarginView> {
+    assertMayRead(principal, [partyId], `the margin of ${partyId}`);
     const view = await this.engine.read((monitor) => marginView(monitor, partyId));
     if (view === undefined) throw new NotFoundException(`party ${partyId} has no margin account`);
     return view;

@@ -83,11 +83,11 @@ describe('margin-monitor over HTTP with contract-intake (real app, store file)',
   });
 
   it('needs a bearer token; a desk sees only its own margin', async () => {
-    expect((await app.get('/v1/margin/desk1')).status).toBe(401);
+    expect((await app.get('/v1/margin/desk1', { token: null })).status).toBe(401);
     expect((await app.get('/v1/margin/desk1', { token: DESK1_TOKEN })).status).toBe(200);
     const other = await app.get<{ message: string }>('/v1/margin/cp1', { token: DESK1_TOKEN });
     expect(other.status).toBe(403);
-    expect(other.body.message).toMatch(/only its own party \(desk1\)/);
+    expect(other.body.message).toMatch(/desk token is bound to desk1 and may not read the margin of cp1/);
     expect((await app.get('/v1/margin/cp1', { role: 'compliance' })).status).toBe(200);
     expect((await app.get('/v1/margin/cp1', { role: 'provider' })).status).toBe(403);
     expect((await app.get('/v1/marks/BTC-USD', { role: 'provider' })).status).toBe(200);

@@ -1,4 +1,4 @@
-import { CanActivate, ExecutionContext, ForbiddenException, Inject, Injectable, SetMetadata, UnauthorizedException, applyDecorators, UseGuards } from '@nestjs/common';
+import { CanActivate, ExecutionContext, ForbiddenException, Inject, Injectable, SetMetadata, UnauthorizedException, applyDecorators, createParamDecorator, UseGuards } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ApiBearerAuth, ApiForbiddenResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { Principal, Role } from '../auth';
@@ -32,4 +32,21 @@ export function Roles(...roles: Role[]): MethodDecorator & ClassDecorator {
     ApiUnauthorizedResponse({ description: 'no or unknown bearer token' }),
     ApiForbiddenResponse({ description: `needs role ${roles.join(' or ')}` }),
   );
+}
+
+/** The caller a @Roles guard let in (undefined on an endpoint without @Roles). */
+export const CurrentPrincipal = createParamDecorator((_data: unknown, context: ExecutionContext): Principal | undefined =>
+  context.switchToHttp().getRequest<{ principal?: Principal }>().principal,
+);
+
+/**
+ * SPEC section 9: a desk sees only its own contracts. A desk or provider token bound to a party may
+ * read what concerns one of `parties`; operator, compliance and unbound tokens read everything.
+ * Answers 403 naming the token's party otherwise.
+ */
+export function assertMayRead(principal: Principal | undefined, parties: readonly (string | undefined)[], what: string): void {
+  if (!principal) throw new UnauthorizedException('a bearer token is required (Authorization: Bearer <token>)');
+  if (principal.role === 'operator' || principal.role === 'compliance' || !principal.partyId) return;
+  if (parties.includes(principal.partyId)) return;
+  throw new ForbiddenException(`this ${principal.role} token is bound to ${principal.partyId} and may not read ${what}`);
 }

@@ -2,6 +2,7 @@ import { Controller, Get, Inject, NotFoundException, Param } from '@nestjs/commo
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { currencyOf, fromMinor, iso, ms } from '@backstop/kernel';
 import { capacityAvailable, CoverageState, latestRate, nextPeriod } from '@backstop/pricing';
+import { assertMayRead, CurrentPrincipal, Principal, Roles } from '@backstop/platform';
 import { accountStream, CAPACITY_STREAM, coverageStream, marketStream, PricingService, quoteStream } from './pricing.service';
 
 @ApiTags('pricing')
@@ -10,39 +11,46 @@ export class PricingController {
   constructor(@Inject(PricingService) private readonly pricing: PricingService) {}
 
   @Get('quotes/:quoteId')
+  @Roles('desk', 'operator', 'compliance')
   @ApiOperation({ summary: 'A quote with every price component, and whether it is still open, expired or bound' })
   @ApiParam({ name: 'quoteId', example: 'q-2026-0001' })
   @ApiOkResponse({ description: 'status OPEN | EXPIRED | BOUND, the QuoteIssued fields, coverageId once bound, the stream revision' })
   @ApiNotFoundResponse({ description: 'no such quote' })
-  async quote(@Param('quoteId') quoteId: string): Promise<unknown> {
+  async quote(@Param('quoteId') quoteId: string, @CurrentPrincipal() principal: Principal): Promise<unknown> {
     const { state, revision } = await this.pricing.quotes.load(quoteStream(quoteId));
     if (state.status === 'NONE' || !state.quote) throw new NotFoundException(`quote ${quoteId} does not exist`);
+    assertMayRead(principal, [state.quote.protectedPartyId], `quote ${quoteId}`);
     const expired = ms(this.pricing.now()) > ms(state.quote.validUntil);
     const status = state.status === 'BOUND' ? 'BOUND' : expired ? 'EXPIRED' : 'OPEN';
     return { ...state.quote, status, coverageId: state.coverageId ?? null, revision };
   }
 
   @Get('coverages/:coverageId')
+  @Roles('desk', 'operator', 'compliance')
   @ApiOperation({ summary: 'A coverage: status, limit, current and next premium, what was charged and what is unpaid' })
   @ApiParam({ name: 'coverageId', example: 'cov-2026-0001' })
   @ApiOkResponse({ description: 'status ACTIVE | LAPSED | ENDED, terms, premium { rateAnnual, perInterval, next? }, billedThrough, unpaid[], the stream revision' })
   @ApiNotFoundResponse({ description: 'no such coverage' })
-  async coverage(@Param('coverageId') coverageId: string): Promise<unknown> {
+  async coverage(@Param('coverageId') coverageId: string, @CurrentPrincipal() principal: Principal): Promise<unknown> {
     const { state, revision } = await this.pricing.coverages.load(coverageStream(coverageId));
     if (state.status === 'NONE' || !state.bound) throw new NotFoundException(`coverage ${coverageId} does not exist`);
+    assertMayRead(principal, [state.bound.protectedPartyId], `coverage ${coverageId}`);
     return coverageView(state, revision, ms(this.pricing.now()));
   }
 
   @Get('pricing/accounts/:partyId')
+  @Roles('desk', 'operator', 'compliance')
   @ApiOperation({ summary: "A protected party's premium account: balance per currency" })
   @ApiParam({ name: 'partyId', example: 'desk1' })
-  async account(@Param('partyId') partyId: string): Promise<unknown> {
+  async account(@Param('partyId') partyId: string, @CurrentPrincipal() principal: Principal): Promise<unknown> {
+    assertMayRead(principal, [partyId], `the premium account of ${partyId}`);
     const { state, revision } = await this.pricing.accounts.load(accountStream(partyId));
     const balances = Object.fromEntries(Object.entries(state.balances).map(([currency, minor]) => [currency, fromMinor(minor, scaleOf(currency))]));
     return { partyId, balances, revision };
   }
 
   @Get('pricing/capacity')
+  @Roles('desk', 'provider', 'operator', 'compliance')
   @ApiOperation({ summary: 'The capacity book: the latest assessment per currency, what is reserved since, what a bind may still take' })
   async capacity(): Promise<unknown> {
     const { state, revision } = await this.pricing.capacity.load(CAPACITY_STREAM);
@@ -63,6 +71,7 @@ export class PricingController {
   }
 
   @Get('pricing/markets/:underlying')
+  @Roles('desk', 'provider', 'operator', 'compliance')
   @ApiOperation({ summary: 'The latest mark and vol pricing has seen for an underlying' })
   @ApiParam({ name: 'underlying', example: 'BTC-USD' })
   @ApiNotFoundResponse({ description: 'no mark seen yet' })

@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, NotFoundException, Param } from '@nestjs/common';
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
-import { loadState } from '@backstop/platform';
+import { assertMayRead, CurrentPrincipal, loadState, Principal, Roles } from '@backstop/platform';
 import { defaultDecider } from '@backstop/settlement';
 import { SETTLEMENT, Settlement } from './settlement';
 import { defaultStream, poolStream } from './steps';
@@ -12,6 +12,7 @@ export class SettlementController {
   constructor(@Inject(SETTLEMENT) private readonly settlement: Settlement) {}
 
   @Get('pool')
+  @Roles('desk', 'provider', 'operator', 'compliance')
   @ApiOperation({
     summary: 'The backstop pool: capital and share price per tranche, withdrawal freeze, margin advances, the last Cover-2 assessment',
   })
@@ -23,11 +24,13 @@ export class SettlementController {
   }
 
   @Get('pool/providers/:providerId')
+  @Roles('provider', 'operator', 'compliance')
   @ApiOperation({ summary: "A provider's shares, value, income, losses and pending withdrawal in each tranche" })
   @ApiParam({ name: 'providerId', description: 'The provider party id' })
   @ApiOkResponse({ description: 'The provider position' })
   @ApiNotFoundResponse({ description: 'The provider has never deposited' })
-  async provider(@Param('providerId') providerId: string): Promise<unknown> {
+  async provider(@Param('providerId') providerId: string, @CurrentPrincipal() principal: Principal): Promise<unknown> {
+    assertMayRead(principal, [providerId], `the pool position of ${providerId}`);
     const { runtime, config, pool } = this.settlement;
     const { state } = await loadState(runtime.store, poolStream(config.pool.poolId), pool);
     const view = providerView(state, config.pool, providerId, runtime.clock.now().getTime());
@@ -36,6 +39,7 @@ export class SettlementController {
   }
 
   @Get('stress')
+  @Roles('provider', 'operator', 'compliance')
   @ApiOperation({
     summary: 'Cover 2 now: capital against the two worst counterparty defaults over historical crash days and ±Nσ shocks, every scenario listed',
   })
@@ -46,6 +50,7 @@ export class SettlementController {
   }
 
   @Get('defaults/:defaultId')
+  @Roles('desk', 'provider', 'operator', 'compliance')
   @ApiOperation({
     summary: 'A default case line by line: close-outs, losses per protected party, each waterfall layer with its per-provider takes, payouts, claims, recoveries',
   })
