@@ -81,6 +81,19 @@ describe('contract decider', () => {
       expect(r.violations[0].message).toMatch(/below the short side's requirement of 12000.000000/);
     });
 
+    it('refuses a withdrawal while the party has an open margin call or is in default, naming the call', () => {
+      const given = spec.given([registered, deposited('cp1', 'SHORT', '15000.000000', '15000.000000')]);
+      const inCall = { defaulted: false, openCalls: [{ callId: 'cp1-call-1', status: 'MISSED', amount: '2500.000000', currency: 'USDC' }] };
+      const r = given.when({ type: 'WithdrawCollateral', contractId: 'c1', partyId: 'cp1', amount: '1', at, margin: inCall }).rejection();
+      expect(r.violations[0]).toMatchObject({ field: 'amount', rule: 'noOpenMarginCall' });
+      expect(r.violations[0].message).toMatch(/cp1-call-1 \(missed, 2500.000000 USDC\); deposit to cure it/);
+      const inDefault = given.when({ type: 'WithdrawCollateral', contractId: 'c1', partyId: 'cp1', amount: '1', at, margin: { defaulted: true, openCalls: [] } }).rejection();
+      expect(inDefault.violations[0]).toMatchObject({ field: 'partyId', rule: 'notInDefault' });
+      // In good standing, only the requirement limits it; a deposit is never held back by a call.
+      expect(given.when({ type: 'WithdrawCollateral', contractId: 'c1', partyId: 'cp1', amount: '1', at, margin: { defaulted: false, openCalls: [] } }).events()[0].type).toBe('CollateralWithdrawn');
+      expect(given.when({ type: 'DepositCollateral', contractId: 'c1', partyId: 'cp1', amount: '1', at }).events()[0].type).toBe('CollateralDeposited');
+    });
+
     it('rejects any change to an unknown or closed contract', () => {
       expect(spec.given([]).when({ type: 'DepositCollateral', contractId: 'c1', partyId: 'cp1', amount: '1', at }).rejection().violations[0].rule).toBe('knownContract');
       const closed: ContractEvent = { type: 'ContractClosed', data: { contractId: 'c1', closePrice: '61000', at } };

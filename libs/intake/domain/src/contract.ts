@@ -40,8 +40,18 @@ export type ContractEvent =
 export type ContractCommand =
   | { type: 'RegisterContract'; contractId: string; spec: ContractSpec; longParty?: PartyFacts; shortParty?: PartyFacts; at: string }
   | { type: 'DepositCollateral'; contractId: string; partyId: string; amount: string; at: string }
-  | { type: 'WithdrawCollateral'; contractId: string; partyId: string; amount: string; at: string }
+  | { type: 'WithdrawCollateral'; contractId: string; partyId: string; amount: string; at: string; margin?: MarginStanding }
   | { type: 'CloseContract'; contractId: string; partyId: string; closePrice: string; at: string };
+
+/**
+ * The withdrawing party's standing at margin-monitor (its `margin-<party>` stream), looked up by the
+ * service: no collateral leaves while a margin call is open (issued, or missed and covered by the
+ * backstop, whose advance is a claim on this party) or once the party is in default.
+ */
+export interface MarginStanding {
+  readonly defaulted: boolean;
+  readonly openCalls: readonly { readonly callId: string; readonly status: string; readonly amount: string; readonly currency: string }[];
+}
 
 export interface ContractState {
   readonly status: 'NONE' | ContractStatus;
@@ -162,6 +172,14 @@ function moveCollateral(
   if (amount <= 0n) reject('amount', 'positive', 'amount must be greater than 0');
   const current = state.collateral[side];
   const balance = direction === 'deposit' ? current + amount : current - amount;
+  if (command.type === 'WithdrawCollateral' && command.margin) {
+    const { defaulted, openCalls } = command.margin;
+    if (defaulted) reject('partyId', 'notInDefault', `party ${command.partyId} is in default: its collateral is held for the settlement`);
+    if (openCalls.length > 0) {
+      const calls = openCalls.map((c) => `${c.callId} (${c.status.toLowerCase()}, ${c.amount} ${c.currency})`).join(', ');
+      reject('amount', 'noOpenMarginCall', `party ${command.partyId} has an open margin call: ${calls}; deposit to cure it before withdrawing`);
+    }
+  }
   if (direction === 'withdraw' && balance < state.required[side]) {
     reject(
       'amount',

@@ -1,4 +1,6 @@
-import { contractDecider, ContractSpec, PartyFacts, partyDecider } from '@backstop/intake';
+import { contractDecider, ContractSpec, MarginStanding, PartyFacts, partyDecider } from '@backstop/intake';
+import { currencyOf, fromMinor } from '@backstop/kernel';
+import { AccountEvent, EMPTY_ACCOUNT, evolveAccount, marginStream } from '@backstop/margin';
 import { CommandDefinition, decideCommand, loadState, OPERATOR_ONLY, Runtime, streamName } from '@backstop/platform';
 import { CloseContractDto, CollateralDto, RegisterContractDto, RegisterPartyDto, UpdateCreditProfileDto } from './dto';
 
@@ -64,6 +66,16 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     },
   };
 
+  /** The party's standing at margin-monitor, read from its stream (shared store, as for pricing's reads of intake). */
+  const marginStanding = async (partyId: string): Promise<MarginStanding> => {
+    const events = await store.readStream(marginStream(partyId));
+    const state = events.reduce((s, e) => evolveAccount(s, { type: e.type, data: e.data } as unknown as AccountEvent), EMPTY_ACCOUNT);
+    const openCalls = Object.values(state.calls)
+      .filter((c) => c.status === 'ISSUED' || c.status === 'MISSED')
+      .map((c) => ({ callId: c.callId, status: c.status, amount: fromMinor(c.amountMinor, currencyOf(c.currency).scale), currency: c.currency }));
+    return { defaulted: state.defaulted !== undefined, openCalls };
+  };
+
   const collateral = (type: 'DepositCollateral' | 'WithdrawCollateral', summary: string): CommandDefinition<CollateralDto> => ({
     type,
     service: SERVICE,
@@ -73,7 +85,8 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     key: (p) => p.contractId,
     auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => {
-      const command = { type, contractId: p.contractId, partyId: p.partyId, amount: p.amount, at: ctx.receivedAt };
+      const margin = type === 'WithdrawCollateral' ? await marginStanding(p.partyId) : undefined;
+      const command = { type, contractId: p.contractId, partyId: p.partyId, amount: p.amount, at: ctx.receivedAt, ...(margin ? { margin } : {}) };
       return decideCommand(store, streamName('contract', p.contractId), contractDecider, command, ctx, { contractId: p.contractId });
     },
   });
@@ -97,7 +110,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     updateCredit,
     registerContract,
     collateral('DepositCollateral', 'Post collateral to one side of a contract (cures a margin call before its deadline).'),
-    collateral('WithdrawCollateral', "Take collateral back, never below the side's requirement."),
+    collateral('WithdrawCollateral', "Take collateral back, never below the side's requirement, and not while the party has an open margin call or is in default."),
     closeContract,
   ];
 }
