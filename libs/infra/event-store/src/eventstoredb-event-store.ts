@@ -134,13 +134,14 @@ export class EventStoreDbEventStore implements EventStore {
         direction: FORWARDS,
       });
       for await (const resolved of read) {
-        if (resolved.event) out.push(toStored(resolved.event, resolved.event.position?.commit ?? -1n));
+        if (resolved.event) out.push(toStored(resolved.event, knownPosition(resolved.event.position?.commit)));
       }
     } catch (err) {
       if (err instanceof StreamNotFoundError) return [];
       throw this.unavailable(err);
     }
-    // Stream reads lack $all positions on older servers; fill them from $all when missing.
+    // Stream reads are served from the index: servers that do not put the $all position there
+    // answer none (or 2^64-1), reported as -1n. readAll always has it. Not yet run against a server.
     return out;
   }
 
@@ -149,27 +150,36 @@ export class EventStoreDbEventStore implements EventStore {
     const after = options.after ?? 0n;
     const out: StoredEvent[] = [];
     let from: { commit: bigint; prepare: bigint } | typeof START = after === 0n ? START : { commit: after, prepare: after };
+    // The last log position looked at (pages overlap by one: a page starts AT the previous page's last position).
+    let seenUpTo: { commit: bigint; prepare: bigint } | undefined;
+    let shared: string | undefined;
     // Pages may be mostly system/internal events; keep reading until enough domain events or the end.
     for (let page = 0; page < 1_000 && out.length < maxCount; page += 1) {
-      let seen = 0;
-      let lastPosition: { commit: bigint; prepare: bigint } | undefined;
+      let fresh = 0;
       try {
         for await (const resolved of this.client.readAll({ fromPosition: from, maxCount: maxCount + 1, direction: FORWARDS })) {
-          seen += 1;
           const event = resolved.event;
           if (!event?.position) continue;
-          lastPosition = event.position;
-          if (event.position.commit <= after) continue;
-          if (isInternal(event.streamId, event.type)) continue;
-          if (out.length < maxCount && (out.length === 0 || event.position.commit > out[out.length - 1].position)) {
-            out.push(toStored(event, event.position.commit));
+          const position = event.position;
+          if (seenUpTo && comparePositions(position, seenUpTo) <= 0) continue;
+          seenUpTo = position;
+          fresh += 1;
+          if (position.commit <= after || isInternal(event.streamId, event.type)) continue;
+          const previous = out[out.length - 1];
+          if (previous && position.commit === previous.position) {
+            // The global position is the commit position: two events sharing one would make
+            // checkpoints ambiguous. Fail loudly rather than skip one (the contract suite checks this).
+            shared = `EventStoreDB returned events ${previous.id} and ${event.id} at one commit position ${position.commit}; this adapter needs one commit position per event`;
+            break;
           }
+          if (out.length < maxCount) out.push(toStored(event, position.commit));
         }
       } catch (err) {
         throw this.unavailable(err);
       }
-      if (seen <= 1 || !lastPosition) break;
-      from = lastPosition;
+      if (shared) throw new Error(shared);
+      if (fresh === 0 || !seenUpTo) break;
+      from = seenUpTo;
     }
     return out;
   }
@@ -241,6 +251,16 @@ function toEsdbExpected(expected: ExpectedRevision): typeof ANY | typeof NO_STRE
   if (expected === 'any') return ANY;
   if (expected === 'no_stream') return NO_STREAM;
   return BigInt(expected);
+}
+
+/** A commit position from a stream read, or -1n where the server gave none (absent or the 2^64-1 "unknown"). */
+function knownPosition(commit: bigint | undefined): bigint {
+  return commit === undefined || commit >= 1n << 63n ? -1n : commit;
+}
+
+function comparePositions(a: { commit: bigint; prepare: bigint }, b: { commit: bigint; prepare: bigint }): number {
+  if (a.commit !== b.commit) return a.commit < b.commit ? -1 : 1;
+  return a.prepare === b.prepare ? 0 : a.prepare < b.prepare ? -1 : 1;
 }
 
 function isInternal(stream: string, type: string): boolean {
