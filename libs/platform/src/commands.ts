@@ -3,7 +3,8 @@ import { validate } from 'class-validator';
 import { DomainRejection, Violation } from '@backstop/kernel';
 import { EventStore } from '@backstop/event-store';
 import { Envelope, flattenValidationErrors } from '@backstop/messaging';
-import { Logger, MetricsRegistry } from '@backstop/telemetry';
+import { currentTraceCarrier, inSpan, Logger, MetricsRegistry } from '@backstop/telemetry';
+import { SpanKind } from '@opentelemetry/api';
 import { ServiceName } from './config';
 import { bodyHash } from './ids';
 import { actorOf, CommandAuthorization, Principal } from './auth';
@@ -88,6 +89,17 @@ export class CommandBus {
    * commands from the Kafka topics come without one.
    */
   async execute(envelope: Envelope, principal?: Principal): Promise<CommandReply> {
+    const attributes = { 'backstop.command.id': envelope.id, 'backstop.command.type': envelope.type };
+    // One span per command, continuing the sender's trace; the events it writes name it as their parent.
+    return inSpan(`command ${envelope.type}`, principal ? SpanKind.SERVER : SpanKind.CONSUMER, envelope, attributes, async (span) => {
+      const reply = await this.executeMeasured(envelope, principal);
+      span.setAttribute('backstop.command.status', reply.status);
+      if (reply.violations) span.setAttribute('backstop.command.violations', reply.violations.map((v) => `${v.field}:${v.rule}`).join(','));
+      return reply;
+    });
+  }
+
+  private async executeMeasured(envelope: Envelope, principal?: Principal): Promise<CommandReply> {
     const started = process.hrtime.bigint();
     const reply = await this.executeInner(envelope, principal);
     this.metrics.counter('backstop_commands_total', 'Commands handled, by type and status').inc({ type: envelope.type, status: reply.status });
@@ -173,7 +185,7 @@ export class CommandBus {
       const accepted = await definition.handle(payload, {
         commandId: envelope.id,
         correlationId: envelope.correlationId,
-        traceparent: envelope.traceparent,
+        traceparent: currentTraceCarrier().traceparent ?? envelope.traceparent,
         receivedAt: this.now().toISOString(),
         ...(principal ? { actor: actorOf(principal) } : {}),
       });

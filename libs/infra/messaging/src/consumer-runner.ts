@@ -1,4 +1,5 @@
-import { Logger, MetricsRegistry, inSpanFrom, silentLogger } from '@backstop/telemetry';
+import { SpanKind } from '@opentelemetry/api';
+import { Logger, MetricsRegistry, inSpan, silentLogger } from '@backstop/telemetry';
 import { Envelope, parseEnvelope } from './envelope';
 import { BUS_LIMITS, ConsumerHandle, MessageBus, TransportMessage } from './port';
 
@@ -94,8 +95,9 @@ export async function startConsumer(options: ConsumerRunnerOptions): Promise<Con
     }
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const result = await inSpanFrom(
+        const result = await inSpan(
           `consume ${envelope.type}`,
+          SpanKind.CONSUMER,
           envelope,
           { 'messaging.destination.name': message.topic, 'messaging.message.id': envelope.id },
           () => options.handle(envelope, message),

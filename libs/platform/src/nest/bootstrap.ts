@@ -4,7 +4,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Clock, ManualClock } from '@backstop/kernel';
-import { Logger } from '@backstop/telemetry';
+import { Logger, startTracing, TracingHandle } from '@backstop/telemetry';
 import { configFromEnv, RuntimeConfig, ServiceName } from '../config';
 import { Runtime } from '../runtime';
 import { PlatformModule } from './platform.module';
@@ -74,7 +74,9 @@ function nestLogger(logger: Logger): LoggerService {
 
 /** Entry point of every app: start, print where it listens and what it stores, exit non-zero on failure. */
 export async function runMain(options: BootstrapOptions): Promise<void> {
+  let tracing: TracingHandle | undefined;
   try {
+    tracing = startTracing({ serviceName: options.services.length === 1 ? `backstop-${options.services[0]}` : 'backstop' });
     const started = await bootstrapBackstop(options);
     const { runtime } = started;
     runtime.logger.info(`Backstop listening on ${started.url} (health: ${started.url}/health/ready, docs: ${started.url}/docs)`, {
@@ -83,6 +85,7 @@ export async function runMain(options: BootstrapOptions): Promise<void> {
       store: runtime.store.kind,
       dataLocation: runtime.store.location,
       bus: `${runtime.bus.kind} (${runtime.bus.location})`,
+      traces: tracing.description,
     });
     if (process.env.BACKSTOP_TEST_CLOCK) {
       runtime.logger.warn('BACKSTOP_TEST_CLOCK is set: this process runs on a manual clock moved by POST /v1/test/clock (tests only)');
@@ -100,13 +103,16 @@ export async function runMain(options: BootstrapOptions): Promise<void> {
       stopping = true;
       runtime.logger.info('shutting down', { signal });
       setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
-      started.close().then(
-        () => process.exit(0),
-        (err: Error) => {
-          runtime.logger.error('shutdown failed', { error: err.message });
-          process.exit(1);
-        },
-      );
+      started
+        .close()
+        .then(() => tracing?.shutdown())
+        .then(
+          () => process.exit(0),
+          (err: Error) => {
+            runtime.logger.error('shutdown failed', { error: err.message });
+            process.exit(1);
+          },
+        );
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
