@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { SERVICE_NAMES } from '@backstop/platform';
+import { SERVICE_NAMES, tokensFromEnv } from '@backstop/platform';
 import { WORKSPACE_ROOT } from '@backstop/testing';
 
 /** Docker cannot run here; this keeps docker-compose.yml in step with the code it starts. */
@@ -10,8 +10,8 @@ describe('docker-compose.yml', () => {
     services: Record<string, { environment?: Record<string, string>; depends_on?: Record<string, unknown>; image?: string }>;
   };
 
-  it('runs Kafka, EventStoreDB and one container per service', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['eventstore', 'kafka', ...SERVICE_NAMES].sort());
+  it('runs Kafka, EventStoreDB, Jaeger and one container per service', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['eventstore', 'jaeger', 'kafka', ...SERVICE_NAMES].sort());
     expect(compose.services.kafka.image).toMatch(/^apache\/kafka:4\./);
     expect(compose.services.eventstore.image).toMatch(/^eventstore\/eventstore:/);
   });
@@ -24,6 +24,11 @@ describe('docker-compose.yml', () => {
       expect(env.KAFKA_BROKERS).toBe('kafka:29092');
       expect(env.EVENTSTORE_CONNECTION_STRING).toMatch(/^esdb:\/\/eventstore:2113\?tls=false$/);
       expect(Object.keys(compose.services[name].depends_on ?? {}).sort()).toEqual(['eventstore', 'kafka']);
+      expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318');
+      // One set of tokens for every service (else each container would generate its own).
+      expect(env.BACKSTOP_TOKENS).toMatch(/^\$\{BACKSTOP_TOKENS:-.*=operator.*\}$/);
+      const defaults = env.BACKSTOP_TOKENS.slice('${BACKSTOP_TOKENS:-'.length, -1);
+      expect(() => tokensFromEnv({ BACKSTOP_TOKENS: defaults })).not.toThrow();
     }
   });
 });
