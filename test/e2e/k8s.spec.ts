@@ -9,7 +9,7 @@ interface Manifest {
   metadata: { name: string };
   data?: Record<string, string>;
   stringData?: Record<string, string>;
-  spec?: { template?: { spec?: { containers?: { env?: { name: string; value: string }[]; envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[] }[] } } };
+  spec?: { replicas?: number; strategy?: { type: string }; template?: { spec?: { containers?: { env?: { name: string; value: string }[]; envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[] }[] } } };
 }
 
 /** No cluster here; this keeps deploy/k8s consistent with itself and with the apps it starts. */
@@ -39,5 +39,11 @@ describe('deploy/k8s', () => {
     const secret = manifests.find((m) => m.kind === 'Secret')!;
     expect(secret.stringData?.EVENTSTORE_CONNECTION_STRING).toMatch(/^esdb:\/\//);
     expect(() => tokensFromEnv({ BACKSTOP_TOKENS: secret.stringData?.BACKSTOP_TOKENS })).not.toThrow();
+  });
+
+  it('runs margin-monitor as a single replica that is never doubled during a rollout', () => {
+    const margin = manifests.find((m) => m.kind === 'Deployment' && m.metadata.name === 'margin-monitor')!;
+    expect(margin.spec?.replicas).toBe(1);
+    expect(margin.spec?.strategy?.type).toBe('Recreate');
   });
 });
