@@ -37,6 +37,21 @@ describe('npm start: the four services in one process on the embedded store', ()
     expect(Object.keys(openapi.paths)).toContain('/v1/commands');
   });
 
+  it('documents a bearer token on every /v1 operation (no endpoint is left open)', async () => {
+    const openapi = (await (await fetch(`${app.url}/docs-json`)).json()) as { paths: Record<string, Record<string, { security?: unknown[] }>> };
+    const open = Object.entries(openapi.paths)
+      .filter(([path]) => path.startsWith('/v1/'))
+      .flatMap(([path, operations]) => Object.entries(operations).filter(([, op]) => !op.security?.length).map(([method]) => `${method.toUpperCase()} ${path}`));
+    expect(open).toEqual([]);
+    const anonymous = await Promise.all(
+      Object.keys(openapi.paths)
+        .filter((path) => path.startsWith('/v1/') && openapi.paths[path].get)
+        .map(async (path) => [path, (await fetch(`${app.url}${path.replace(/\{[^}]+\}/g, 'x')}`)).status] as const),
+    );
+    expect(anonymous.length).toBeGreaterThan(10);
+    expect(anonymous.filter(([, status]) => status !== 401)).toEqual([]);
+  });
+
   it('refuses commands without a bearer token, or from a role that may not send them', async () => {
     const envelope = commandEnvelope('DeclareDefault', { partyId: 'cp1', reason: 'test' });
     const anonymous = await fetch(`${app.url}/v1/commands`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(envelope) });
