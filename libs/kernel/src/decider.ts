@@ -7,6 +7,17 @@ export interface DomainEvent<TType extends string = string, TData = unknown> {
   readonly data: TData;
 }
 
+/** What caused an append: recorded in every event's metadata (audit, tracing, idempotency). */
+export interface Causation {
+  /** Command id or source event id: event ids derive from it, so a retry appends nothing new. */
+  readonly causationId: string;
+  readonly correlationId: string;
+  readonly occurredAt: string;
+  readonly traceparent?: string;
+  /** The HTTP caller of a command (audit); absent for Kafka commands and for reactions to events. */
+  readonly actor?: string;
+}
+
 export interface Decider<TCommand, TState, TEvent extends DomainEvent> {
   readonly initialState: TState;
   decide(command: TCommand, state: TState): TEvent[];

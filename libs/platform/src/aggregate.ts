@@ -1,18 +1,9 @@
-import { Decider, DomainEvent } from '@backstop/kernel';
+import { Causation, Decider, DomainEvent } from '@backstop/kernel';
 import { EventStore, NewEvent, StoredEvent, WrongExpectedRevisionError } from '@backstop/event-store';
 import { Accepted, causationOf, CommandContext } from './commands';
 import { deterministicUuid } from './ids';
 
-/** What caused an append: recorded in every event's metadata (audit, tracing, idempotency). */
-export interface Causation {
-  /** Command id or source event id: event ids derive from it, so a retry appends nothing new. */
-  readonly causationId: string;
-  readonly correlationId: string;
-  readonly occurredAt: string;
-  readonly traceparent?: string;
-  /** The HTTP caller of a command (audit); absent for Kafka commands and for reactions to events. */
-  readonly actor?: string;
-}
+export type { Causation } from '@backstop/kernel';
 
 export interface Decided<S> {
   readonly stream: string;
@@ -25,14 +16,24 @@ export interface Decided<S> {
 
 const CONFLICT_RETRIES_MAX = 5;
 
-export async function loadState<C, S, E extends DomainEvent>(
+/** Folds a stream into a state with `evolve` (a decider's, or any read model's). */
+export async function foldStream<S, E extends DomainEvent>(
+  store: EventStore,
+  stream: string,
+  evolve: (state: S, event: E) => S,
+  initialState: S,
+): Promise<{ state: S; revision: number | 'no_stream'; events: StoredEvent[] }> {
+  const events = await store.readStream(stream);
+  const state = events.reduce((s, e) => evolve(s, { type: e.type, data: e.data } as unknown as E), initialState);
+  return { state, revision: events.length === 0 ? 'no_stream' : events[events.length - 1].revision, events };
+}
+
+export function loadState<C, S, E extends DomainEvent>(
   store: EventStore,
   stream: string,
   decider: Decider<C, S, E>,
 ): Promise<{ state: S; revision: number | 'no_stream'; events: StoredEvent[] }> {
-  const events = await store.readStream(stream);
-  const state = events.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as unknown as E), decider.initialState);
-  return { state, revision: events.length === 0 ? 'no_stream' : events[events.length - 1].revision, events };
+  return foldStream(store, stream, decider.evolve, decider.initialState);
 }
 
 /**

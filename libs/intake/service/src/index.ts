@@ -1,3 +1,4 @@
 export * from './intake.module';
 export * from './intake.commands';
 export * from './dto';
+export * from './party-facts';

@@ -1,19 +1,15 @@
-import { contractDecider, ContractSpec, MarginStanding, PartyFacts, partyDecider } from '@backstop/intake';
+import { contractDecider, ContractSpec, MarginStanding, partyDecider } from '@backstop/intake';
 import { currencyOf, fromMinor } from '@backstop/kernel';
-import { AccountEvent, EMPTY_ACCOUNT, evolveAccount, marginStream } from '@backstop/margin';
-import { CommandDefinition, decideCommand, loadState, OPERATOR_ONLY, Runtime, streamName } from '@backstop/platform';
+import { EMPTY_ACCOUNT, evolveAccount, isOpenCall, marginStream } from '@backstop/margin';
+import { CommandDefinition, decideCommand, foldStream, OPERATOR_ONLY, Runtime, streamName } from '@backstop/platform';
 import { CloseContractDto, CollateralDto, RegisterContractDto, RegisterPartyDto, UpdateCreditProfileDto } from './dto';
+import { readPartyFacts } from './party-facts';
 
 const SERVICE = 'contract-intake' as const;
 
 /** The contract-intake commands (SPEC section 3 steps 1-2, section 8). */
 export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
   const store = runtime.store;
-
-  const partyFacts = async (partyId: string): Promise<PartyFacts | undefined> => {
-    const { state } = await loadState(store, streamName('party', partyId), partyDecider);
-    return state.exists && state.role ? { partyId, role: state.role } : undefined;
-  };
 
   const registerParty: CommandDefinition<RegisterPartyDto> = {
     type: 'RegisterParty',
@@ -58,8 +54,8 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
         type: 'RegisterContract' as const,
         contractId,
         spec,
-        longParty: await partyFacts(p.longPartyId),
-        shortParty: await partyFacts(p.shortPartyId),
+        longParty: await readPartyFacts(store, p.longPartyId),
+        shortParty: await readPartyFacts(store, p.shortPartyId),
         at: ctx.receivedAt,
       };
       return decideCommand(store, streamName('contract', contractId), contractDecider, command, ctx, { contractId });
@@ -68,10 +64,9 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
 
   /** The party's standing at margin-monitor, read from its stream (shared store, as for pricing's reads of intake). */
   const marginStanding = async (partyId: string): Promise<MarginStanding> => {
-    const events = await store.readStream(marginStream(partyId));
-    const state = events.reduce((s, e) => evolveAccount(s, { type: e.type, data: e.data } as unknown as AccountEvent), EMPTY_ACCOUNT);
+    const { state } = await foldStream(store, marginStream(partyId), evolveAccount, EMPTY_ACCOUNT);
     const openCalls = Object.values(state.calls)
-      .filter((c) => c.status === 'ISSUED' || c.status === 'MISSED')
+      .filter(isOpenCall)
       .map((c) => ({ callId: c.callId, status: c.status, amount: fromMinor(c.amountMinor, currencyOf(c.currency).scale), currency: c.currency }));
     return { defaulted: state.defaulted !== undefined, openCalls };
   };

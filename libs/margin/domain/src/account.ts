@@ -177,8 +177,13 @@ type Cmd<T extends AccountCommand['type']> = Extract<AccountCommand, { type: T }
 
 const amountText = (minor: bigint, currency: string) => fromMinor(minor, currencyOf(currency).scale);
 
+/** A call still to be cured: issued, or missed (and covered by the backstop). */
+export function isOpenCall(call: { readonly status: string }): boolean {
+  return call.status === 'ISSUED' || call.status === 'MISSED';
+}
+
 export function openCallIn(state: AccountState, currency: string): MarginCall | undefined {
-  return Object.values(state.calls).find((c) => c.currency === currency && (c.status === 'ISSUED' || c.status === 'MISSED'));
+  return Object.values(state.calls).find((c) => c.currency === currency && isOpenCall(c));
 }
 
 /** The model's view of a position's terms (prices as doubles, for valuation only; cash flows use the strings). */

@@ -29,7 +29,7 @@ import {
   SPAN_SCENARIO_COUNT,
   spanScenarios,
 } from '@backstop/margin-model';
-import { AccountEvent, AccountState, Assessment, CallStatus, EMPTY_ACCOUNT, evolveAccount, LastSaneMarks, openCallIn, positionTerms, PositionSpec } from './account';
+import { AccountEvent, AccountState, Assessment, CallStatus, EMPTY_ACCOUNT, evolveAccount, isOpenCall, LastSaneMarks, openCallIn, positionTerms, PositionSpec } from './account';
 import { EMPTY_MARKET, evolveMarket, MarketEvent, MarketState } from './market';
 import { fallbackVolFor, fundingInstants, MarginPolicy, marginParamsFor } from './policy';
 
@@ -277,7 +277,7 @@ export class MarginMonitor {
 
   private syncCalls(partyId: string, state: AccountState): void {
     for (const call of Object.values(state.calls)) {
-      const open = (call.status === 'ISSUED' || call.status === 'MISSED') && !state.defaulted;
+      const open = isOpenCall(call) && !state.defaulted;
       if (!open) {
         this.openCalls.delete(call.callId);
         continue;

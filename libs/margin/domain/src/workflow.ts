@@ -9,18 +9,10 @@
  * a redelivered message or a replay appends nothing twice, and a decision stamped by a deadline
  * carries the deadline's instant whichever tick or mark noticed it.
  */
-import { currencyOf, DomainEvent, DomainRejection, invariant, iso, ms, Side, toMinor } from '@backstop/kernel';
+import { Causation, currencyOf, DomainEvent, DomainRejection, invariant, iso, ms, Side, toMinor } from '@backstop/kernel';
 import { AccountCommand, Assessment, CollateralChange, PositionCloseOut, PositionSpec } from './account';
 import { MarkRecordedData, RecordMark } from './market';
 import { MarginMonitor } from './monitor';
-
-export interface Causation {
-  readonly causationId: string;
-  readonly correlationId: string;
-  readonly occurredAt: string;
-  readonly traceparent?: string;
-  readonly actor?: string;
-}
 
 export interface DecisionOutcome {
   readonly stream: string;
@@ -48,14 +40,8 @@ export interface Source {
   readonly actor?: string;
 }
 
-export interface MarkInput {
-  readonly underlying: string;
-  readonly price: string;
-  readonly volAnnual?: string;
-  readonly fundingRate?: string;
-  readonly at: string;
-  readonly receivedAt: string;
-}
+/** A mark as it arrives: the market decider's RecordMark without its type tag. */
+export type MarkInput = Omit<RecordMark, 'type'>;
 
 export interface ContractRegisteredInput extends Omit<PositionSpec, 'side'> {
   readonly at: string;

@@ -2,7 +2,7 @@ import { Controller, Get, Inject, NotFoundException, Param } from '@nestjs/commo
 import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import { assertMayRead, CurrentPrincipal, Principal, Roles } from '@backstop/platform';
 import { currencyOf, fromMinor } from '@backstop/kernel';
-import { MarginMonitor, marginStream, marketStream } from '@backstop/margin';
+import { isOpenCall, MarginMonitor, marginStream, marketStream } from '@backstop/margin';
 import { pnlToMinor } from '@backstop/margin-model';
 import { MarginCallView, MarginView, MarkView } from './dto';
 import { MarginEngine } from './margin.engine';
@@ -56,7 +56,7 @@ function marginView(monitor: MarginMonitor, partyId: string): MarginView | undef
     netDeposits: amount(c.netDepositsMinor, c.currency),
     covered: amount(c.coveredMinor, c.currency),
   }));
-  const openCalls = calls.filter((c) => !state.defaulted && (c.status === 'ISSUED' || c.status === 'MISSED'));
+  const openCalls = calls.filter((c) => !state.defaulted && isOpenCall(c));
   return {
     partyId,
     status: state.defaulted ? 'DEFAULTED' : openCalls.length > 0 ? 'IN_CALL' : 'OK',

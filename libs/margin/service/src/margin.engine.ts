@@ -7,7 +7,7 @@
  */
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
-import { DomainEvent, DomainRejection, invariant } from '@backstop/kernel';
+import { Causation, DomainEvent, DomainRejection, invariant } from '@backstop/kernel';
 import { EventStore, NewEvent, STORE_LIMITS, StoredEvent, WrongExpectedRevisionError } from '@backstop/event-store';
 import { Envelope, flattenValidationErrors } from '@backstop/messaging';
 import { Logger, MetricsRegistry } from '@backstop/telemetry';
@@ -15,7 +15,6 @@ import { decideOnStream, deterministicUuid, MarkPriceDto, Runtime } from '@backs
 import {
   AccountCommand,
   accountDecider,
-  Causation,
   CollateralChange,
   DecisionOutcome,
   DecisionPort,

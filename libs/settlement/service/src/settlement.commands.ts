@@ -1,5 +1,5 @@
-import { PartyRole, partyDecider } from '@backstop/intake';
-import { CommandDefinition, decideCommand, loadState, OPERATOR_ONLY, streamName } from '@backstop/platform';
+import { readPartyFacts } from '@backstop/intake-service';
+import { CommandDefinition, decideCommand, OPERATOR_ONLY } from '@backstop/platform';
 import { defaultDecider } from '@backstop/settlement';
 import { DepositCapitalDto, RecordRecoveryDto, RequestWithdrawalDto, WithdrawCapitalDto } from './dto';
 import { SERVICE, Settlement } from './settlement';
@@ -18,11 +18,6 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
   const poolId = config.pool.poolId;
   const stream = poolStream(poolId);
 
-  const providerFacts = async (partyId: string): Promise<{ partyId: string; role: PartyRole } | undefined> => {
-    const { state } = await loadState(store, streamName('party', partyId), partyDecider);
-    return state.exists && state.role ? { partyId, role: state.role } : undefined;
-  };
-
   const depositCapital: CommandDefinition<DepositCapitalDto> = {
     type: 'DepositCapital',
     service: SERVICE,
@@ -38,7 +33,7 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
         tranche: p.tranche,
         amount: p.amount,
         ...(p.currency ? { currency: p.currency } : {}),
-        provider: await providerFacts(p.providerId),
+        provider: await readPartyFacts(store, p.providerId),
         at: ctx.receivedAt,
       };
       return decideCommand(store, stream, pool, command, ctx, { poolId, providerId: p.providerId });

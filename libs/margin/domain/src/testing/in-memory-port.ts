@@ -8,7 +8,8 @@ import { AccountCommand, accountDecider } from '../account';
 import { marketDecider, RecordMark } from '../market';
 import { MarginMonitor, marginStream, marketStream } from '../monitor';
 import { MarginPolicy } from '../policy';
-import { Causation, DecisionOutcome, DecisionPort } from '../workflow';
+import { Causation } from '@backstop/kernel';
+import { DecisionOutcome, DecisionPort } from '../workflow';
 
 export interface MemoryEvent extends DomainEvent<string, Record<string, unknown>> {
   readonly stream: string;
