@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
-import { DomainRejection, Violation } from '@backstop/kernel';
+import { Causation, DomainRejection, Violation } from '@backstop/kernel';
 import { EventStore } from '@backstop/event-store';
 import { Envelope, flattenValidationErrors } from '@backstop/messaging';
 import { currentTraceCarrier, inSpan, Logger, MetricsRegistry } from '@backstop/telemetry';
@@ -55,6 +55,8 @@ export interface CommandDefinition<P extends object = object> {
 }
 
 const CONSUMER = 'commands';
+/** The field of the violation a refused sender gets. */
+const AUTHORIZATION_FIELD = 'authorization';
 
 /**
  * The one command pipeline behind POST /v1/commands and the *.commands topics:
@@ -92,21 +94,16 @@ export class CommandBus {
     const attributes = { 'backstop.command.id': envelope.id, 'backstop.command.type': envelope.type };
     // One span per command, continuing the sender's trace; the events it writes name it as their parent.
     return inSpan(`command ${envelope.type}`, principal ? SpanKind.SERVER : SpanKind.CONSUMER, envelope, attributes, async (span) => {
-      const reply = await this.executeMeasured(envelope, principal);
+      const started = process.hrtime.bigint();
+      const reply = await this.executeInner(envelope, principal);
+      this.metrics.counter('backstop_commands_total', 'Commands handled, by type and status').inc({ type: envelope.type, status: reply.status });
+      this.metrics
+        .histogram('backstop_command_seconds', 'Command handling time')
+        .observe(Number(process.hrtime.bigint() - started) / 1e9, { type: envelope.type });
       span.setAttribute('backstop.command.status', reply.status);
       if (reply.violations) span.setAttribute('backstop.command.violations', reply.violations.map((v) => `${v.field}:${v.rule}`).join(','));
       return reply;
     });
-  }
-
-  private async executeMeasured(envelope: Envelope, principal?: Principal): Promise<CommandReply> {
-    const started = process.hrtime.bigint();
-    const reply = await this.executeInner(envelope, principal);
-    this.metrics.counter('backstop_commands_total', 'Commands handled, by type and status').inc({ type: envelope.type, status: reply.status });
-    this.metrics
-      .histogram('backstop_command_seconds', 'Command handling time')
-      .observe(Number(process.hrtime.bigint() - started) / 1e9, { type: envelope.type });
-    return reply;
   }
 
   private async executeInner(envelope: Envelope, principal?: Principal): Promise<CommandReply> {
@@ -162,13 +159,13 @@ export class CommandBus {
     const { role, partyId } = principal;
     if (role !== 'operator' && !(definition.auth.roles as readonly string[]).includes(role)) {
       const allowed = ['operator', ...definition.auth.roles].join(' or ');
-      return { field: 'authorization', rule: 'commandRole', message: `${definition.type} needs the role ${allowed}; the token has ${role}` };
+      return { field: AUTHORIZATION_FIELD, rule: 'commandRole', message: `${definition.type} needs the role ${allowed}; the token has ${role}` };
     }
     if (role === 'operator' || !partyId || !payload || !definition.auth.actsFor) return undefined;
     const parties = (await definition.auth.actsFor(payload)).filter((p): p is string => p !== undefined);
     if (parties.includes(partyId)) return undefined;
     return {
-      field: 'authorization',
+      field: AUTHORIZATION_FIELD,
       rule: 'ownParty',
       message: `this ${role} token acts for ${partyId}; ${definition.type} acts for ${parties.length > 0 ? parties.join(' / ') : 'another party'}`,
     };
@@ -207,8 +204,13 @@ export class CommandBus {
   }
 }
 
+/** The sender may not send this command (refused by CommandBus.authorize: HTTP 403, nothing written). */
+export function isForbidden(reply: CommandReply): boolean {
+  return reply.violations?.some((v) => v.field === AUTHORIZATION_FIELD) ?? false;
+}
+
 /** What a command's events record as their cause (the command id: event ids derive from it). */
-export function causationOf(context: CommandContext): { causationId: string; correlationId: string; occurredAt: string; traceparent?: string; actor?: string } {
+export function causationOf(context: CommandContext): Causation {
   return {
     causationId: context.commandId,
     correlationId: context.correlationId,

@@ -64,6 +64,11 @@ export async function startTestBackstop(options: {
     logger: silentLogger,
     config: { port: 0, host: '127.0.0.1', dataFile: join(dir, 'backstop.db'), mode: 'single-process', kafkaBrokers: undefined, ...options.config },
   });
+  /** The Authorization header: the given token, else the role's (the operator's by default); none for `token: null`. */
+  const authorization = (options: { role?: Role; token?: string | null } = {}): Record<string, string> => {
+    const token = options.token === undefined ? app.runtime.auth.tokenFor(options.role ?? 'operator') : options.token;
+    return token ? { authorization: `Bearer ${token}` } : {};
+  };
   return {
     ...app,
     clock,
@@ -72,11 +77,10 @@ export async function startTestBackstop(options: {
       rmSync(dir, { recursive: true, force: true });
     },
     send: async (type, payload, sendOptions = {}) => {
-      const { role = 'operator', token: given, ...envelopeOptions } = sendOptions;
-      const token = given === undefined ? app.runtime.auth.tokenFor(role) : given;
+      const { role, token, ...envelopeOptions } = sendOptions;
       const res = await fetch(`${app.url}/v1/commands`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        headers: { 'content-type': 'application/json', ...authorization({ role, token }) },
         body: JSON.stringify(commandEnvelope(type, payload, envelopeOptions)),
       });
       return { status: res.status, reply: (await res.json()) as CommandReply };
@@ -85,7 +89,7 @@ export async function startTestBackstop(options: {
       const path = kind === 'MarkPrice' ? 'market/marks' : 'credit/scores';
       const res = await fetch(`${app.url}/v1/${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${app.runtime.auth.tokenFor('operator')}` },
+        headers: { 'content-type': 'application/json', ...authorization() },
         body: JSON.stringify(makeEnvelope({ type: kind, key, time: clock.now().toISOString(), payload })),
       });
       return res.status;
@@ -106,8 +110,7 @@ export async function startTestBackstop(options: {
       }
     },
     get: async <T>(path: string, getOptions: { role?: Role; token?: string | null } = {}) => {
-      const token = getOptions.token === undefined ? app.runtime.auth.tokenFor(getOptions.role ?? 'operator') : getOptions.token;
-      const res = await fetch(`${app.url}${path}`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+      const res = await fetch(`${app.url}${path}`, { headers: authorization(getOptions) });
       return { status: res.status, body: (await res.json()) as T };
     },
   };

@@ -4,6 +4,7 @@ import type { Response } from 'express';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { EnvelopeDto, flattenValidationErrors } from '@backstop/messaging';
+import { isForbidden } from '../commands';
 import { Runtime } from '../runtime';
 import { RUNTIME } from './tokens';
 
@@ -38,15 +39,14 @@ export class CommandsController {
     }
     const envelope = dto as unknown as Parameters<Runtime['commands']['execute']>[0];
     const reply = await this.runtime.commands.execute(envelope, principal);
-    const rules = new Set(reply.violations?.map((v) => v.rule));
-    const forbidden = rules.has('commandRole') || rules.has('ownParty');
+    const forbidden = isForbidden(reply);
     // A refused sender's attempt is answered here only: backstop.replies carries the outcome of a command.
     if (!forbidden) {
       this.runtime.publishReply(envelope, reply).catch((err: Error) =>
         this.runtime.logger.warn('reply not published to the replies topic', { commandId: envelope.id, error: err.message }),
       );
     }
-    if (reply.status === 'REJECTED') res.status(forbidden ? 403 : rules.has('idempotencyConflict') ? 409 : 422);
+    if (reply.status === 'REJECTED') res.status(forbidden ? 403 : reply.violations?.some((v) => v.rule === 'idempotencyConflict') ? 409 : 422);
     return reply;
   }
 }
