@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { startCatchUpSubscription } from './catch-up-subscription';
+import { eventStoreContract } from './contract-suite';
+import { PostgresEventStore } from './postgres-event-store';
+import { NewEvent, StoreUnavailableError, WrongExpectedRevisionError } from './port';
+import { describePostgres } from './testing/postgres';
+
+const ev = (type: string, data: Record<string, unknown> = {}): NewEvent => ({ id: randomUUID(), type, data });
+
+describePostgres('PostgreSQL event store', (db) => {
+  eventStoreContract('PostgreSQL (node-postgres)', async () => new PostgresEventStore(db().url));
+
+  describe('PostgreSQL specifics', () => {
+    const stores: PostgresEventStore[] = [];
+    const open = (options: ConstructorParameters<typeof PostgresEventStore>[1] = {}) => {
+      const store = new PostgresEventStore(db().url, { poolSize: 2, ...options });
+      stores.push(store);
+      return store;
+    };
+    afterAll(async () => {
+      for (const s of stores) await s.close();
+    });
+
+    it('hands a subscriber every event of many concurrent writers exactly once, in increasing position order', async () => {
+      const schema = `gaps_${randomUUID().slice(0, 8)}`;
+      // Each writer has its own pool (its own connections, as a separate process would) and holds
+      // every append transaction open for a random while before COMMIT, so with positions taken
+      // from a bare sequence later numbers would routinely commit first and be skipped.
+      const writers = Array.from({ length: 8 }, () =>
+        open({ schema, beforeCommit: () => new Promise((r) => setTimeout(r, Math.floor(Math.random() * 12))) }),
+      );
+      const reader = open({ schema });
+      const seen: { id: string; position: bigint; stream: string; revision: number }[] = [];
+      const sub = await startCatchUpSubscription(reader, {
+        name: 'gap-check',
+        pollMs: 1,
+        pageSize: 7,
+        handle: async (e) => {
+          seen.push({ id: e.id, position: e.position, stream: e.stream, revision: e.revision });
+        },
+      });
+      const written: string[] = [];
+      const results = await Promise.all(
+        writers.map(async (store, w) => {
+          let last = 0n;
+          for (let i = 0; i < 15; i += 1) {
+            const batch = Array.from({ length: 1 + (i % 3) }, (_x, k) => ev('W', { w, i, k }));
+            batch.forEach((e) => written.push(e.id));
+            last = (await store.append(`writer-${w}`, batch, 'any')).position;
+          }
+          return last;
+        }),
+      );
+      const top = results.reduce((a, b) => (a > b ? a : b));
+      await sub.waitFor(top, 20_000);
+      await sub.stop();
+
+      expect(seen).toHaveLength(written.length);
+      expect(new Set(seen.map((e) => e.id))).toEqual(new Set(written));
+      seen.slice(1).forEach((e, i) => expect(e.position > seen[i].position).toBe(true));
+      // Each writer's stream arrives in revision order 0, 1, 2, ...
+      for (let w = 0; w < writers.length; w += 1) {
+        const revisions = seen.filter((e) => e.stream === `writer-${w}`).map((e) => e.revision);
+        expect(revisions).toEqual(revisions.map((_r, i) => i));
+      }
+      // And a reader starting afresh sees the same order.
+      const all = await reader.readAll({ maxCount: 4_096 });
+      expect(all.map((e) => e.id)).toEqual(seen.map((e) => e.id));
+    });
+
+    it('lets exactly one of several processes (separate pools) win a race on one expected revision', async () => {
+      const schema = `occ_${randomUUID().slice(0, 8)}`;
+      const racers = Array.from({ length: 5 }, () => open({ schema, beforeCommit: () => new Promise((r) => setTimeout(r, 5)) }));
+      await racers[0].append('race', [ev('Start')], 'no_stream');
+      const results = await Promise.allSettled(racers.map((store, w) => store.append('race', [ev(`W${w}`), ev(`W${w}`)], 0)));
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      results
+        .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+        .forEach((r) => expect(r.reason).toBeInstanceOf(WrongExpectedRevisionError));
+      const types = (await racers[4].readStream('race')).map((e) => e.type);
+      expect(types).toHaveLength(3);
+      expect(types[1]).toBe(types[2]);
+    });
+
+    it('numbers positions 1, 2, 3 ... with no hole, even after a rejected append', async () => {
+      const store = open({ schema: `holes_${randomUUID().slice(0, 8)}` });
+      await store.append('s', [ev('A'), ev('B')], 'no_stream');
+      await expect(store.append('s', [ev('X')], 'no_stream')).rejects.toBeInstanceOf(WrongExpectedRevisionError);
+      await store.append('t', [ev('C')], 'no_stream');
+      expect((await store.readAll({ maxCount: 10 })).map((e) => e.position)).toEqual([1n, 2n, 3n]);
+    });
+
+    it('keeps each schema a separate store (one per service)', async () => {
+      const a = open({ schema: `svc_a_${randomUUID().slice(0, 8)}` });
+      const b = open({ schema: `svc_b_${randomUUID().slice(0, 8)}` });
+      await a.append('only-in-a', [ev('A')], 'no_stream');
+      await b.saveCheckpoint('cp', 7n);
+      expect(await b.readAll({ maxCount: 10 })).toEqual([]);
+      expect(await b.readStream('only-in-a')).toEqual([]);
+      expect(await a.loadCheckpoint('cp')).toBeUndefined();
+      expect((await a.readAll({ maxCount: 10 })).map((e) => e.stream)).toEqual(['only-in-a']);
+    });
+
+    it('rejects a schema name that is not a plain identifier, naming the setting', () => {
+      expect(() => new PostgresEventStore(db().url, { schema: 'x"; DROP TABLE events; --' })).toThrow(/BACKSTOP_POSTGRES_SCHEMA must match/);
+    });
+  });
+});
+
+describe('PostgreSQL event store without a server', () => {
+  it('reports the store as unavailable, with the redacted location', async () => {
+    const store = new PostgresEventStore('postgres://postgres:secret@127.0.0.1:1/none');
+    const failure = await store.readAll({ maxCount: 1 }).catch((err: unknown) => err);
+    await store.close();
+    expect(failure).toBeInstanceOf(StoreUnavailableError);
+    expect(store.location).toBe('postgres://postgres:***@127.0.0.1:1/none');
+    expect(String((failure as Error).message)).not.toContain('secret');
+  });
+});
