@@ -4,3 +4,6 @@ export * from './eventstoredb-event-store';
 export * from './catch-up-subscription';
 export * from './factory';
 export * from './hash-chain';
+export * from './postgres-event-store';
+// Test helpers (a fresh PostgreSQL database per spec file); here so specs outside this lib can use them.
+export { createTestDatabase, describePostgres, dropTestDatabase, postgresUnavailableReason, TestDatabase } from './testing/postgres';

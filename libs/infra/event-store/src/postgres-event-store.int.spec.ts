@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import { startCatchUpSubscription } from './catch-up-subscription';
 import { eventStoreContract } from './contract-suite';
 import { PostgresEventStore } from './postgres-event-store';
@@ -117,6 +118,23 @@ describePostgres('PostgreSQL event store', (db) => {
       expect(await b.readStream('only-in-a')).toEqual([]);
       expect(await a.loadCheckpoint('cp')).toBeUndefined();
       expect((await a.readAll({ maxCount: 10 })).map((e) => e.stream)).toEqual(['only-in-a']);
+    });
+
+    it("uses the URL's search_path when no schema is set (a per-service schema made by the DBA)", async () => {
+      const admin = new Client({ connectionString: db().url });
+      await admin.connect();
+      try {
+        await admin.query('CREATE SCHEMA IF NOT EXISTS from_url');
+        const url = new URL(db().url);
+        url.searchParams.set('options', '-c search_path=from_url');
+        const store = new PostgresEventStore(url.toString());
+        stores.push(store);
+        await store.append('in-from-url', [ev('A')], 'no_stream');
+        const rows = await admin.query<{ stream: string }>('SELECT stream FROM from_url.events');
+        expect(rows.rows.map((r) => r.stream)).toEqual(['in-from-url']);
+      } finally {
+        await admin.end();
+      }
     });
 
     it('rejects a schema name that is not a plain identifier, naming the setting', () => {
