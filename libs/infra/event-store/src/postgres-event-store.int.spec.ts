@@ -120,6 +120,26 @@ describePostgres('PostgreSQL event store', (db) => {
       expect((await a.readAll({ maxCount: 10 })).map((e) => e.stream)).toEqual(['only-in-a']);
     });
 
+    it('wakes a subscriber in another process (another pool) at commit, long before its poll', async () => {
+      const schema = `wake_${randomUUID().slice(0, 8)}`;
+      const writer = open({ schema });
+      const other = open({ schema });
+      const elsewhere = open({ schema: `wake_other_${randomUUID().slice(0, 8)}` });
+      await writer.append('warm-up', [ev('A')], 'no_stream'); // tables exist before anyone listens
+      await elsewhere.readAll({ maxCount: 1 });
+      let wokenElsewhere = 0;
+      elsewhere.onAppend(() => (wokenElsewhere += 1));
+      const sub = await startCatchUpSubscription(other, { name: 'wake', pollMs: 60_000, handle: async () => undefined });
+      await sub.waitFor(1n, 5_000);
+      await new Promise((r) => setTimeout(r, 200)); // the LISTEN connection is up
+      const started = Date.now();
+      const appended = await writer.append('wake', [ev('B')], 'no_stream');
+      await sub.waitFor(appended.position, 5_000);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      await sub.stop();
+      expect(wokenElsewhere).toBe(0); // another schema's appends are not this store's
+    });
+
     it("uses the URL's search_path when no schema is set (a per-service schema made by the DBA)", async () => {
       const admin = new Client({ connectionString: db().url });
       await admin.connect();

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { Pool, PoolClient } from 'pg';
+import { Client, Pool, PoolClient } from 'pg';
 import { Clock, systemClock } from '@backstop/kernel';
 import { chainEvent, GENESIS_HASH } from './hash-chain';
 import {
@@ -42,6 +42,11 @@ interface EventRow {
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** NOTIFY channel: the payload names the events table, so stores in other schemas ignore it. */
+const APPEND_CHANNEL = 'backstop_event_append';
+/** A writer stuck inside its transaction (paused process, half-open socket) holds the position
+ * lock; the server ends such a session after this long so the other writers can go on. */
+const IDLE_IN_TRANSACTION_MS = 30_000;
 const UNIQUE_VIOLATION = '23505';
 
 /**
@@ -65,8 +70,9 @@ export class PostgresEventStore implements EventStore {
   private readonly t: { events: string; counter: string; checkpoints: string; processed: string };
   private ready: Promise<void> | undefined;
   private closed = false;
+  private listener: Client | undefined;
 
-  constructor(url: string, private readonly options: PostgresEventStoreOptions = {}) {
+  constructor(private readonly url: string, private readonly options: PostgresEventStoreOptions = {}) {
     const schema = options.schema;
     if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
       throw new RangeError(`BACKSTOP_POSTGRES_SCHEMA must match ${SCHEMA_NAME} (lower-case letters, digits, _), got "${schema}"`);
@@ -80,7 +86,12 @@ export class PostgresEventStore implements EventStore {
     };
     this.location = `${redact(url)}${schema ? ` (schema ${schema})` : ''}`;
     this.clock = options.clock ?? systemClock;
-    this.pool = new Pool({ connectionString: url, max: options.poolSize ?? 5, connectionTimeoutMillis: 10_000 });
+    this.pool = new Pool({
+      connectionString: url,
+      max: options.poolSize ?? 5,
+      connectionTimeoutMillis: 10_000,
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+    });
     // An idle connection dropped by the server must not crash the process; the next query reconnects.
     this.pool.on('error', () => undefined);
     this.appended.setMaxListeners(100);
@@ -197,6 +208,8 @@ export class PostgresEventStore implements EventStore {
     );
     const position = last + BigInt(events.length);
     await client.query(`UPDATE ${this.t.counter} SET last = $1`, [position.toString()]);
+    // Delivered at COMMIT (and only then): wakes subscribers in other processes before their poll.
+    await client.query('SELECT pg_notify($1, $2)', [APPEND_CHANNEL, this.t.events]);
     return { lastRevision: revision, position, duplicate: false };
   }
 
@@ -275,15 +288,34 @@ export class PostgresEventStore implements EventStore {
     );
   }
 
+  /** Appends in this process, and (over LISTEN/NOTIFY) in any other process on the same store. */
   onAppend(listener: () => void): () => void {
     this.appended.on('append', listener);
+    this.listen();
     return () => this.appended.off('append', listener);
+  }
+
+  /** One LISTEN connection per store, opened with the first onAppend; if it fails, subscribers
+   * still poll, so it is a hint and is not retried. */
+  private listen(): void {
+    if (this.listener || this.closed) return;
+    const client = new Client({ connectionString: this.url, connectionTimeoutMillis: 10_000 });
+    this.listener = client;
+    client.on('error', () => undefined);
+    client.on('notification', (message) => {
+      if (message.channel === APPEND_CHANNEL && message.payload === this.t.events) this.appended.emit('append');
+    });
+    client
+      .connect()
+      .then(() => client.query(`LISTEN ${APPEND_CHANNEL}`))
+      .catch(() => client.end().catch(() => undefined));
   }
 
   async close(): Promise<void> {
     this.appended.removeAllListeners();
     if (this.closed) return;
     this.closed = true;
+    await this.listener?.end().catch(() => undefined);
     await this.pool.end();
   }
 
