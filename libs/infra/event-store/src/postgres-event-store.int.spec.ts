@@ -140,6 +140,30 @@ describePostgres('PostgreSQL event store', (db) => {
       expect(wokenElsewhere).toBe(0); // another schema's appends are not this store's
     });
 
+    it('reports killed connections as an unavailable store and recovers on the next call, losing nothing', async () => {
+      const store = open({ schema: `killed_${randomUUID().slice(0, 8)}`, poolSize: 3 });
+      await store.append('before', [ev('A')], 'no_stream');
+      const admin = new Client({ connectionString: db().url });
+      await admin.connect();
+      try {
+        // Kill this store's connections mid-life (a failover, an admin, a network cut).
+        const killed = await admin.query(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+        );
+        expect(killed.rowCount).toBeGreaterThan(0);
+      } finally {
+        await admin.end();
+      }
+      const first = await store.readAll({ maxCount: 10 }).then(
+        (events) => ({ ok: events.length }),
+        (err: unknown) => ({ err }),
+      );
+      if ('err' in first) expect(first.err).toBeInstanceOf(StoreUnavailableError);
+      else expect(first.ok).toBe(1);
+      await store.append('before', [ev('B')], 0);
+      expect((await store.readStream('before')).map((e) => e.type)).toEqual(['A', 'B']);
+    });
+
     it("uses the URL's search_path when no schema is set (a per-service schema made by the DBA)", async () => {
       const admin = new Client({ connectionString: db().url });
       await admin.connect();

@@ -323,7 +323,9 @@ export class PostgresEventStore implements EventStore {
     return this.withClient(async (client) => (await client.query<R>(sql, params)).rows);
   }
 
-  /** One pooled connection for the callback; connection failures become StoreUnavailableError. */
+  /** One pooled connection for the callback. Lost connections and a busy or short-of-resources
+   * server become StoreUnavailableError (retryable: consumers redeliver, readiness says not ready);
+   * a lost connection is dropped from the pool, not reused. */
   private async withClient<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
     let client: PoolClient;
     try {
@@ -339,6 +341,7 @@ export class PostgresEventStore implements EventStore {
         broken = err as Error;
         throw new StoreUnavailableError(this.location, err);
       }
+      if (isServerBusy(err)) throw new StoreUnavailableError(this.location, err);
       throw err;
     } finally {
       client.release(broken);
@@ -350,11 +353,19 @@ function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: unknown } | undefined)?.code === UNIQUE_VIOLATION;
 }
 
-/** Lost or refused connections: SQLSTATE class 08 / 57P (shutdown), socket errors, dropped sockets. */
+/** Lost or refused connections: SQLSTATE class 08, 57P (shutdown, terminated), 25P03 (idle in
+ * transaction too long: the server closed the session), socket errors, dropped sockets. */
 function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'string') return code.startsWith('08') || code.startsWith('57P') || /^E[A-Z]+$/.test(code);
+  if (typeof code === 'string') return code.startsWith('08') || code.startsWith('57P') || code === '25P03' || /^E[A-Z]+$/.test(code);
   return err instanceof Error && /Connection terminated|connection timeout|Client has encountered a connection error/i.test(err.message);
+}
+
+/** The same work may succeed later: class 53 (disk full, out of memory, too many connections),
+ * 40 (serialization failure, deadlock), 55P03 (lock not available), 57014 (statement timeout). */
+function isServerBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && (code.startsWith('53') || code.startsWith('40') || code === '55P03' || code === '57014');
 }
 
 /** A connection string with its password replaced, fit for logs. */
