@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { startCatchUpSubscription } from './catch-up-subscription';
 import { eventStoreContract } from './contract-suite';
 import { PostgresEventStore } from './postgres-event-store';
-import { NewEvent, StoreUnavailableError, WrongExpectedRevisionError } from './port';
+import { DuplicateEventIdError, NewEvent, StoreUnavailableError, WrongExpectedRevisionError } from './port';
 import { describePostgres } from './testing/postgres';
 
 const ev = (type: string, data: Record<string, unknown> = {}): NewEvent => ({ id: randomUUID(), type, data });
@@ -107,6 +107,17 @@ describePostgres('PostgreSQL event store', (db) => {
       await expect(store.append('s', [ev('X')], 'no_stream')).rejects.toBeInstanceOf(WrongExpectedRevisionError);
       await store.append('t', [ev('C')], 'no_stream');
       expect((await store.readAll({ maxCount: 10 })).map((e) => e.position)).toEqual([1n, 2n, 3n]);
+    });
+
+    it('writes nothing of an append that fails part-way through its rows, and leaves no hole in positions', async () => {
+      const store = open({ schema: `atomic_${randomUUID().slice(0, 8)}` });
+      await store.append('s', [ev('A')], 'no_stream');
+      const repeated = ev('Twice');
+      // The second row violates the unique id after the first row was inserted in the same transaction.
+      await expect(store.append('s', [ev('B'), repeated, repeated], 0)).rejects.toBeInstanceOf(DuplicateEventIdError);
+      expect((await store.readStream('s')).map((e) => e.type)).toEqual(['A']);
+      const next = await store.append('s', [ev('C')], 0);
+      expect(next).toEqual({ lastRevision: 1, position: 2n, duplicate: false });
     });
 
     it('keeps each schema a separate store (one per service)', async () => {
