@@ -13,6 +13,9 @@ export interface RuntimeConfig {
   readonly host: string;
   readonly dataFile: string;
   readonly eventStoreConnectionString?: string;
+  /** BACKSTOP_POSTGRES_URL / BACKSTOP_POSTGRES_SCHEMA: run on PostgreSQL (one database or schema per service). */
+  readonly postgresUrl?: string;
+  readonly postgresSchema?: string;
   readonly kafkaBrokers?: readonly string[];
   readonly topicPrefix: string;
   readonly kafkaPartitions: number;
@@ -33,6 +36,8 @@ export function configFromEnv(services: readonly ServiceName[], env: NodeJS.Proc
     host: env.HOST ?? '0.0.0.0',
     dataFile: env.BACKSTOP_DATA_FILE ?? join(process.cwd(), 'data', 'backstop.db'),
     eventStoreConnectionString: env.EVENTSTORE_CONNECTION_STRING || undefined,
+    postgresUrl: env.BACKSTOP_POSTGRES_URL || undefined,
+    postgresSchema: env.BACKSTOP_POSTGRES_SCHEMA || undefined,
     kafkaBrokers,
     topicPrefix: env.KAFKA_TOPIC_PREFIX ?? '',
     kafkaPartitions: Number(env.KAFKA_PARTITIONS ?? 3),

@@ -95,7 +95,7 @@ export class Runtime {
     const logger = overrides.logger ?? createLogger({ services: config.services.join(',') });
     const clock = overrides.clock ?? systemClock;
     const store = withFaultInjection(
-      overrides.store ?? openEventStore({ connectionString: config.eventStoreConnectionString, dataFile: config.dataFile }, clock),
+      overrides.store ?? openEventStore({ connectionString: config.eventStoreConnectionString, postgresUrl: config.postgresUrl, postgresSchema: config.postgresSchema, dataFile: config.dataFile }, clock),
       process.env.BACKSTOP_FAULT_KILL_AFTER,
       (message) => logger.warn(message),
     );
