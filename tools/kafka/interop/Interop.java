@@ -36,6 +36,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
 
 public final class Interop {
   private static final ObjectMapper JSON = new ObjectMapper();
+  // UTF-8 whatever the locale: the test compares non-ASCII values byte for byte.
+  private static final java.io.PrintStream OUT = new java.io.PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
 
   public static void main(String[] args) throws Exception {
     switch (args[0]) {
@@ -85,7 +87,7 @@ public final class Interop {
       producer.flush();
       for (Future<RecordMetadata> f : sent) {
         RecordMetadata md = f.get();
-        System.out.println("{\"partition\":" + md.partition() + ",\"offset\":" + md.offset() + "}");
+        OUT.println("{\"partition\":" + md.partition() + ",\"offset\":" + md.offset() + "}");
       }
     }
   }
@@ -115,13 +117,13 @@ public final class Interop {
           out.put("value", r.value());
           ObjectNode headers = out.putObject("headers");
           for (Header h : r.headers()) headers.put(h.key(), new String(h.value(), StandardCharsets.UTF_8));
-          System.out.println(JSON.writeValueAsString(out));
+          OUT.println(JSON.writeValueAsString(out));
           wanted.remove(r.key());
         }
         if (wanted.isEmpty()) break;
       }
     }
-    System.out.flush();
+    OUT.flush();
     if (!wanted.isEmpty()) {
       System.err.println("Interop consume: not seen before the timeout: " + wanted);
       System.exit(3);
