@@ -79,7 +79,18 @@ export class KafkaBus implements MessageBus {
           topics: toCreate.map((topic) => ({ topic, numPartitions: this.config.partitions ?? 3, replicationFactor: this.config.replicationFactor ?? 1 })),
         });
       } catch (err) {
-        // Another replica may have created them first; anything else surfaces below if leaders never appear.
+        // kafkajs already treats "all exist" (another replica won the race) as success. A refusal
+        // such as INVALID_REPLICATION_FACTOR is a setting to fix: say which, instead of waiting.
+        const causes = (err as { errors?: { type?: string; message?: string }[] }).errors ?? [err as { type?: string; message?: string }];
+        const refused = causes.filter((c) => c.type !== undefined && c.type !== 'TOPIC_ALREADY_EXISTS');
+        if (refused.length > 0) {
+          const detail = [...new Set(refused.map((c) => `${c.type}: ${c.message}`))].join('; ');
+          throw new Error(
+            `could not create topics ${toCreate.join(', ')} on ${this.location}: ${detail} ` +
+              `(KAFKA_PARTITIONS=${this.config.partitions ?? 3}, KAFKA_REPLICATION_FACTOR=${this.config.replicationFactor ?? 1}; ` +
+              'or pre-create them and set KAFKA_CREATE_TOPICS=false)',
+          );
+        }
         this.config.log?.('info', 'createTopics did not complete; checking the topics exist', { error: (err as Error).message });
       }
     }
