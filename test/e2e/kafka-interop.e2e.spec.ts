@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { CompressionTypes } from 'kafkajs';
+import { CompressionCodecs, CompressionTypes } from 'kafkajs';
 import { IntakeModule } from '@backstop/intake-service';
 import {
   ConsumerHandle,
@@ -182,6 +182,34 @@ describeKafka('desks\' own Kafka clients: every codec, the official Java client 
     await javaProduce(brokers, commandsTopic, 'lz4', [after]);
     expect(await replyTo(after.id)).toMatchObject({ status: 'ACCEPTED' });
     expect(seen.some((s) => s.topic === topics.of(TOPICS.replies) && s.key === poisoned.id)).toBe(false);
+  }, 120_000);
+
+  it('reports a failure it cannot skip: not ready and counted while the consumer restarts, then it recovers', async () => {
+    // A decoder failure outside the guard (raw codec, no batch header to trust) makes kafkajs crash
+    // the consumer; it used to stay down silently. Now it restarts, and readiness says why meanwhile.
+    const codecs = CompressionCodecs as unknown as Record<number, () => unknown>;
+    const before = codecs[CompressionTypes.ZSTD];
+    codecs[CompressionTypes.ZSTD] = () => ({
+      compress: async ({ buffer }: { buffer: Buffer }) => buffer,
+      decompress: async () => {
+        throw new Error('simulated failure the guard cannot skip');
+      },
+    });
+    const command = deskCommand('java-crash');
+    try {
+      await javaProduce(brokers, commandsTopic, 'zstd', [command]);
+      const checks = await waitUntil(async () => {
+        const res = await fetch(`${app.url}/health/ready`);
+        const body = (await res.json()) as { checks: Record<string, string> };
+        return res.status === 503 ? body.checks : undefined;
+      }, 30_000, 'readiness to fail');
+      expect(Object.entries(checks).find(([k]) => k.startsWith('kafka-consumer:'))?.[1]).toMatch(/crashed, restarting: .*simulated failure the guard cannot skip/);
+      expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/backstop_kafka_consumer_crashes_total\{consumer_group="[^"]*contract-intake\.commands"\} [1-9]/);
+    } finally {
+      codecs[CompressionTypes.ZSTD] = before;
+    }
+    expect(await replyTo(command.id)).toMatchObject({ status: 'ACCEPTED' });
+    await waitUntil(async () => ((await fetch(`${app.url}/health/ready`)).status === 200 ? true : undefined), 30_000, 'ready again');
   }, 120_000);
 
   (KCAT ? describe : describe.skip)(KCAT ? 'with kcat (librdkafka)' : 'with kcat (librdkafka) (skipped: kcat is not installed; apt-get install -y kcat)', () => {

@@ -101,6 +101,7 @@ export class Runtime {
     );
     const metrics = new MetricsRegistry();
     const undecodable = metrics.counter('backstop_kafka_undecodable_batches_total', 'Kafka batches a consumer could not decode, dead-lettered with their raw bytes');
+    const crashes = metrics.counter('backstop_kafka_consumer_crashes_total', 'Kafka consumer crashes (each restarts; readiness fails until it rejoins)');
     const kafka = config.kafka;
     const bus =
       overrides.bus ??
@@ -115,6 +116,7 @@ export class Runtime {
             tls: kafka?.tls,
             sasl: kafka?.sasl,
             onUndecodable: (batch) => undecodable.inc({ topic: batch.topic, codec: batch.codec, consumer_group: batch.groupId }),
+            onConsumerCrash: (groupId) => crashes.inc({ consumer_group: groupId }),
             log: (level, message, extra) => logger[level](message, extra),
           })
         : new InProcessBus());

@@ -22,6 +22,8 @@ export interface KafkaBusConfig {
   readonly sasl?: KafkaSaslConfig;
   /** Called for each batch a consumer could not decode (after it is handed on to be dead-lettered). */
   readonly onUndecodable?: (batch: UndecodableBatch & { groupId: string; topic: string; partition: number }) => void;
+  /** Called when a consumer crashes (it restarts; readiness reports it until it rejoins). */
+  readonly onConsumerCrash?: (groupId: string, error: Error) => void;
 }
 
 /**
@@ -132,6 +134,7 @@ export class KafkaBus implements MessageBus {
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       const error = payload.error as Error;
       this.crashed.set(options.groupId, error.message);
+      this.config.onConsumerCrash?.(options.groupId, error);
       this.config.log?.('error', 'Kafka consumer crashed; restarting', { consumerGroup: options.groupId, error: error.message, restart: payload.restart });
     });
     consumer.on(consumer.events.GROUP_JOIN, () => this.crashed.delete(options.groupId));
