@@ -104,7 +104,7 @@ describeKafka('desks\' own Kafka clients: every codec, the official Java client 
         const s = seen.find((x) => x.topic === topics.of(TOPICS.replies) && x.key === commandId);
         return s ? (JSON.parse(s.value.toString()).payload as CommandReply) : undefined;
       },
-      30_000,
+      45_000,
       `reply to ${commandId}`,
     );
 
@@ -163,7 +163,7 @@ describeKafka('desks\' own Kafka clients: every codec, the official Java client 
       await javaProduce(brokers, commandsTopic, 'lz4', [poisoned]);
       const dead = await waitUntil(
         () => seen.filter((s) => s.topic === topics.of(TOPICS.dlq)).map((s) => JSON.parse(s.value.toString()) as DeadLetter).find((d) => d.reason === 'UNDECODABLE'),
-        30_000,
+        45_000,
         'an UNDECODABLE dead letter',
       );
       expect(dead.detail).toMatch(/lz4: simulated decoder failure .*batch of 1 records from offset \d+/);
@@ -202,14 +202,14 @@ describeKafka('desks\' own Kafka clients: every codec, the official Java client 
         const res = await fetch(`${app.url}/health/ready`);
         const body = (await res.json()) as { checks: Record<string, string> };
         return res.status === 503 ? body.checks : undefined;
-      }, 30_000, 'readiness to fail');
+      }, 45_000, 'readiness to fail');
       expect(Object.entries(checks).find(([k]) => k.startsWith('kafka-consumer:'))?.[1]).toMatch(/crashed, restarting: .*simulated failure the guard cannot skip/);
       expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/backstop_kafka_consumer_crashes_total\{consumer_group="[^"]*contract-intake\.commands"\} [1-9]/);
     } finally {
       codecs[CompressionTypes.ZSTD] = before;
     }
     expect(await replyTo(command.id)).toMatchObject({ status: 'ACCEPTED' });
-    await waitUntil(async () => ((await fetch(`${app.url}/health/ready`)).status === 200 ? true : undefined), 30_000, 'ready again');
+    await waitUntil(async () => ((await fetch(`${app.url}/health/ready`)).status === 200 ? true : undefined), 45_000, 'ready again');
   }, 120_000);
 
   (KCAT ? describe : describe.skip)(KCAT ? 'with kcat (librdkafka)' : 'with kcat (librdkafka) (skipped: kcat is not installed; apt-get install -y kcat)', () => {

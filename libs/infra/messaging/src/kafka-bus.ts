@@ -26,11 +26,16 @@ export interface KafkaBusConfig {
   readonly onConsumerCrash?: (groupId: string, error: Error) => void;
 }
 
+/** A consumer that crashed on a non-transient error is reported until this long without another crash. */
+const CRASH_QUIET_MS = 60_000;
+
 /**
  * kafkajs behind the bus port. The producer is idempotent with acks=all, so a retried send is not
  * duplicated by the broker. Consumers run one message at a time per partition (key order) and
  * commit only after the handler resolved; the consumer runner makes sure handlers do not throw on
  * bad input (they dead-letter it), so one poison message never blocks a partition.
+ * Every codec (none, gzip, snappy, lz4, zstd) is consumed (kafka-codecs.ts); a batch that cannot be
+ * decoded reaches the handler as one message flagged `undecodable` carrying the raw batch bytes.
  */
 export class KafkaBus implements MessageBus {
   readonly kind = 'kafka';
@@ -40,8 +45,13 @@ export class KafkaBus implements MessageBus {
   private admin?: Promise<Admin>;
   private readonly consumers = new Set<Consumer>();
   private readonly created = new Set<string>();
-  /** Consumer groups whose consumer crashed and has not rejoined yet: readiness reports them. */
-  private readonly crashed = new Map<string, string>();
+  /**
+   * Consumer groups whose consumer crashed: readiness reports them. A transient (retriable) crash is
+   * over when the group is rejoined; any other (an undecodable batch the guard could not skip...)
+   * only when a message is handled again or after CRASH_QUIET_MS without another crash, so a
+   * consumer that rejoins and crashes again on the same batch stays reported.
+   */
+  private readonly crashed = new Map<string, { error: string; at: number; transient: boolean }>();
 
   constructor(private readonly config: KafkaBusConfig) {
     registerKafkaCodecs();
@@ -133,11 +143,14 @@ export class KafkaBus implements MessageBus {
     this.consumers.add(consumer);
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       const error = payload.error as Error;
-      this.crashed.set(options.groupId, error.message);
+      const transient = (error as { retriable?: boolean }).retriable === true;
+      this.crashed.set(options.groupId, { error: error.message, at: Date.now(), transient });
       this.config.onConsumerCrash?.(options.groupId, error);
       this.config.log?.('error', 'Kafka consumer crashed; restarting', { consumerGroup: options.groupId, error: error.message, restart: payload.restart });
     });
-    consumer.on(consumer.events.GROUP_JOIN, () => this.crashed.delete(options.groupId));
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (this.crashed.get(options.groupId)?.transient) this.crashed.delete(options.groupId);
+    });
     const joined = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`consumer group ${options.groupId} did not join within ${this.config.joinTimeoutMs ?? 30_000} ms`)),
@@ -176,6 +189,7 @@ export class KafkaBus implements MessageBus {
           value: message.value ?? Buffer.alloc(0),
           headers: decodeHeaders(message.headers),
         });
+        this.crashed.delete(options.groupId);
       },
     });
     await joined;
@@ -190,7 +204,10 @@ export class KafkaBus implements MessageBus {
   /** Problems readiness should report: consumers that crashed and have not rejoined. */
   health(): Record<string, string> {
     const checks: Record<string, string> = {};
-    for (const [group, error] of this.crashed) checks[`kafka-consumer:${group}`] = `crashed, restarting: ${error}`;
+    for (const [group, crash] of this.crashed) {
+      if (Date.now() - crash.at > CRASH_QUIET_MS) continue;
+      checks[`kafka-consumer:${group}`] = `crashed, restarting: ${crash.error}`;
+    }
     return checks;
   }
 
