@@ -50,9 +50,15 @@ describe('Kafka codecs', () => {
     expect(framed[6]).toBe((xxh32.hash(0, framed, 4, 2) >>> 8) & 0xff);
   });
 
-  it('gzip: refuses a decompression bomb instead of filling the heap', async () => {
-    const bomb = gzipSync(Buffer.alloc(80 * 1024 * 1024));
-    await expect(gzipCodec.decompress(bomb)).rejects.toThrow(/larger than|maxOutputLength|Cannot create a Buffer/);
+  it('refuses a decompression bomb (80 MiB of zeros) instead of filling the heap', async () => {
+    const zeros = Buffer.alloc(80 * 1024 * 1024);
+    await expect(gzipCodec.decompress(gzipSync(zeros))).rejects.toThrow(/larger than|maxOutputLength|Cannot create a Buffer/);
+    await expect(zstdCodec.decompress(await zstdCodec.compress({ buffer: zeros }))).rejects.toThrow(/zstd: batch decompresses to more than/);
+    // lz4 and snappy state the size up front: a frame / block claiming 1 GiB is refused before any work.
+    const lz4Claim = Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x68, 0x40, 0, 0, 0, 0x40, 0, 0, 0, 0, 0x00, 0, 0, 0, 0]);
+    await expect(lz4Codec.decompress(lz4Claim)).rejects.toThrow(/lz4: batch claims up to 1073741824 bytes/);
+    const snappyClaim = Buffer.from([0x80, 0x80, 0x80, 0x80, 0x04, 0x00]);
+    await expect(snappyCodec.decompress(snappyClaim)).rejects.toThrow(/uncompressed length of 1073741824 is too big/);
   });
 });
 

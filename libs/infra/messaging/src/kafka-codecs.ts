@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { gunzip, gzip } from 'node:zlib';
 import { promisify } from 'node:util';
-import { decompress as zstdDecompress } from 'fzstd';
+import { Decompress as ZstdDecompress } from 'fzstd';
 import { CompressionCodecs, CompressionTypes } from 'kafkajs';
 
 // kafkajs decodes only gzip by itself; desks' Java and librdkafka producers commonly use snappy, lz4
@@ -10,6 +10,7 @@ import { CompressionCodecs, CompressionTypes } from 'kafkajs';
 const snappy = require('snappyjs') as { compress(b: Uint8Array): Uint8Array; uncompress(b: Uint8Array, maxLength?: number): Uint8Array };
 const lz4 = require('lz4js') as {
   decompress(src: Uint8Array, maxSize?: number): Uint8Array;
+  decompressBound(src: Uint8Array): number;
   compressBlock(src: Uint8Array, dst: Uint8Array, sIndex: number, sLength: number, hashTable: Int32Array): number;
   compressBound(n: number): number;
 };
@@ -105,7 +106,9 @@ export const lz4Codec: KafkajsCodec = {
     return Buffer.concat(parts);
   },
   async decompress(buffer) {
-    return Buffer.from(lz4.decompress(buffer));
+    const bound = lz4.decompressBound(buffer);
+    if (bound > MAX_DECOMPRESSED_BYTES) throw new Error(`lz4: batch claims up to ${bound} bytes decompressed; the limit is ${MAX_DECOMPRESSED_BYTES}`);
+    return Buffer.from(lz4.decompress(buffer, bound));
   },
 };
 
@@ -127,7 +130,16 @@ export const zstdCodec: KafkajsCodec = {
     return Buffer.from(compress(buffer, 3)); // level 3: zstd's and the Java client's default
   },
   async decompress(buffer) {
-    return Buffer.from(zstdDecompress(buffer));
+    // Streamed, so a small batch that expands without end is refused at the cap, not in the heap.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const stream = new ZstdDecompress((data) => {
+      total += data.length;
+      if (total > MAX_DECOMPRESSED_BYTES) throw new Error(`zstd: batch decompresses to more than ${MAX_DECOMPRESSED_BYTES} bytes`);
+      chunks.push(Buffer.from(data));
+    });
+    stream.push(buffer, true);
+    return Buffer.concat(chunks);
   },
 };
 
