@@ -6,6 +6,9 @@ import { encodeEnvelope, KafkaBus, KafkaBusConfig, kafkaConnectionFromEnv, TOPIC
 import { commandEnvelope, CommandReply, configFromEnv, startTestBackstop, TestBackstop } from '@backstop/platform';
 import { describeKafka, uniquePrefix, waitUntil } from '@backstop/testing';
 
+const { runInterop } = require('../../tools/kafka/java-client') as {
+  runInterop(args: string[], options?: { input?: string; timeoutMs?: number; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }>;
+};
 const { startSecuredBroker } = require('../../tools/kafka/secured') as {
   startSecuredBroker(options: { dir: string; users: { mechanism: string; name: string; password: string }[] }): Promise<{
     saslSsl: string;
@@ -91,6 +94,36 @@ describeKafka('services on a secured Kafka (TLS with a private CA, SASL/SCRAM, m
       await app?.close();
     }
   }, 120_000);
+
+  it('answers a desk using the official Java client over SASL_SSL with SCRAM-SHA-256 and zstd', async () => {
+    const prefix = uniquePrefix('secured-java');
+    const topics = new TopicNames(prefix);
+    const { mode, kafkaBrokers, kafka, kafkaPartitions } = configFromEnv(['contract-intake'], env);
+    const app = await startTestBackstop({ modules: [IntakeModule], services: ['contract-intake'], config: { mode, kafkaBrokers, kafka, kafkaPartitions, topicPrefix: prefix } });
+    // The client properties a desk would put in its own config for this cluster.
+    const props = join(dir, 'desk-7.properties');
+    writeFileSync(props, [
+      'security.protocol=SASL_SSL',
+      'sasl.mechanism=SCRAM-SHA-256',
+      'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="desk-7" password="desk-pw-256";',
+      'ssl.truststore.type=PEM',
+      `ssl.truststore.location=${broker.pki.caFile}`,
+      '',
+    ].join('\n'));
+    try {
+      const command = commandEnvelope('RegisterParty', { partyId: 'secured-java', name: 'Java desk', role: 'DESK', credit: { rating: 'A' } });
+      const { key, value, headers } = encodeEnvelope(command);
+      const produced = await runInterop(['produce', broker.saslSsl, topics.of(TOPICS.intakeCommands), 'zstd'], { input: JSON.stringify({ key, value, headers }), env: { INTEROP_PROPS: props }, timeoutMs: 60_000 });
+      expect(produced.code).toBe(0);
+      const consumed = await runInterop(['consume', broker.saslSsl, topics.of(TOPICS.replies), '45000', command.id], { env: { INTEROP_PROPS: props }, timeoutMs: 60_000 });
+      expect(consumed.code).toBe(0);
+      const reply = consumed.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { key: string; value: string; headers: Record<string, string> }).find((r) => r.key === command.id);
+      expect(JSON.parse(reply!.value).payload).toMatchObject({ status: 'ACCEPTED', stream: 'party-secured-java' });
+      expect(reply!.headers).toMatchObject({ 'message-type': 'CommandAccepted', 'causation-id': command.id });
+    } finally {
+      await app.close();
+    }
+  }, 150_000);
 
   it('connects with a client certificate (mutual TLS) and with OAUTHBEARER from a token file', async () => {
     const topic = `${uniquePrefix('mtls')}probe`;
