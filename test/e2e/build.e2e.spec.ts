@@ -1,4 +1,4 @@
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +100,24 @@ describe('the built bundles', () => {
       await app.stop();
     }
   }, 90_000);
+});
+
+describe('start-up with placeholder tokens', () => {
+  it('refuses to start, naming the variable and the rule', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'backstop-placeholder-'));
+    try {
+      const result = spawnSync(process.execPath, [join(OUT, 'backstop', 'main.js')], {
+        cwd,
+        env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', BACKSTOP_DATA_FILE: join(cwd, 'b.db'), BACKSTOP_TOKENS: 'REPLACE-operator-token-with-a-random-value=operator' },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(result.status).toBe(1);
+      expect(result.stdout + result.stderr).toMatch(/BACKSTOP_TOKENS: the operator token REPL… looks like a placeholder \(it contains the placeholder word "replace"\)/);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  }, 40_000);
 });
 
 describeKafka('the contract-intake bundle', (brokers) => {
