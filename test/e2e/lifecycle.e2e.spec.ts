@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeEnvelope, KafkaBus, TOPICS, TopicNames } from '@backstop/messaging';
 import { commandEnvelope } from '@backstop/platform';
-import { bearer, describeKafka, startApp, TEST_TOKENS, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
+import { bearer, describeKafka, RunningApp, startApp, TEST_TOKENS, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
 
 /**
  * Start-up and shutdown against the probes (issue 12, item 7): HTTP is bound before the consumers
@@ -110,6 +111,52 @@ describeKafka('start-up against the probes', (brokers) => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
+});
+
+describeKafka('SIGTERM while consuming commands from Kafka', (brokers) => {
+  it('finishes the messages in flight, commits, exits 0; after a restart every command has exactly one effect', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'backstop-kafka-sigterm-'));
+    const prefix = uniquePrefix('sigterm');
+    const topics = new TopicNames(prefix);
+    const env = { KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: prefix, BACKSTOP_DATA_FILE: join(dir, 'b.db') };
+    const client = new KafkaBus({ brokers, clientId: 'sigterm-e2e' });
+    const replies: { key: string; status: string; revision?: number }[] = [];
+    const observer = await client.subscribe({
+      groupId: `${prefix}observer`,
+      topics: [topics.of(TOPICS.replies)],
+      handle: async (m) => {
+        const body = JSON.parse(m.value.toString()) as { payload: { status: string; revision?: number } };
+        replies.push({ key: m.key, status: body.payload.status, revision: body.payload.revision });
+      },
+    });
+    let app: RunningApp | undefined;
+    try {
+      app = await startApp('apps/contract-intake/src/main.ts', env);
+      const commands = Array.from({ length: 200 }, (_, i) =>
+        commandEnvelope('RegisterParty', { partyId: `k${i}`, name: `Party ${i}`, role: 'DESK', credit: { rating: 'A' } }, { key: `k${i}` }),
+      );
+      for (let i = 0; i < commands.length; i += 50) await client.publish(topics.of(TOPICS.intakeCommands), commands.slice(i, i + 50).map(encodeEnvelope));
+      await waitUntil(() => (replies.length >= 20 ? true : undefined), 60_000, '20 replies');
+      expect(await app.stop()).toBe(0); // SIGTERM mid-stream: drained and closed in time
+      const beforeRestart = replies.length;
+      expect(beforeRestart).toBeLessThan(commands.length); // it really was stopped under load
+
+      app = await startApp('apps/contract-intake/src/main.ts', env);
+      const ids = new Set(commands.map((c) => c.id));
+      await waitUntil(() => (new Set(replies.map((r) => r.key).filter((k) => ids.has(k))).size === ids.size ? true : undefined), 90_000, 'a reply to every command');
+      // Exactly one effect each: every reply (a redelivery re-sends the stored one) is revision 0.
+      expect(replies.filter((r) => ids.has(r.key) && !(r.status === 'ACCEPTED' && r.revision === 0))).toEqual([]);
+      // Offsets were committed on the way down: nothing handled before SIGTERM came back after it.
+      const perCommand = new Map<string, number>();
+      for (const r of replies) perCommand.set(r.key, (perCommand.get(r.key) ?? 0) + 1);
+      expect([...perCommand.values()].filter((n) => n > 1)).toEqual([]);
+    } finally {
+      await app?.stop();
+      await observer.stop();
+      await client.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
 });
 
 /** The TCP port a process listens on, from /proc (Linux): its socket inodes matched in /proc/net/tcp. */
