@@ -27,6 +27,12 @@ const COMMAND_TOPICS: Record<ServiceName, TopicName> = {
   'default-settlement': TOPICS.settlementCommands,
 };
 
+/** For the command consumer: no message-id record of its own (CommandBus keeps id → body → reply). */
+const PIPELINE_DEDUPES = {
+  findProcessed: async (): Promise<string | undefined> => undefined,
+  recordProcessed: async (): Promise<void> => undefined,
+};
+
 const EVENT_TOPICS = new Set<TopicName>([TOPICS.intakeEvents, TOPICS.pricingEvents, TOPICS.marginEvents, TOPICS.settlementEvents]);
 
 /** A consumer of events or market/credit input, written once and fed by Kafka or by the store. */
@@ -194,17 +200,18 @@ export class Runtime {
       groupId: this.topics.group(`${service}.commands`),
       topics: [this.topics.of(COMMAND_TOPICS[service])],
       dlqTopic: this.topics.of(TOPICS.dlq),
-      processed: this.store,
+      // The command pipeline dedupes by command id AND body itself (a reused id with another body is
+      // an idempotencyConflict, as over HTTP); a dedupe by message id here would answer it with the
+      // first body's reply. So every delivery goes through the pipeline, and a redelivered command
+      // gets its stored reply again (the client may have missed the first one).
+      processed: PIPELINE_DEDUPES,
       logger: this.logger.child({ component: 'command-consumer', service }),
       metrics: this.metrics,
       accepts: (type) => this.commands.definitionsFor(service).some((d) => d.type === type),
       handle: async (envelope) => {
         const reply = await this.commands.execute(envelope);
         await this.publishReply(envelope, reply);
-        return JSON.stringify(reply);
       },
-      // A redelivered command gets its reply again: the client may have missed the first one.
-      onDuplicate: (envelope, stored) => this.publishReply(envelope, JSON.parse(stored) as CommandReply),
     });
     this.running.push(handle);
   }
