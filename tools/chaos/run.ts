@@ -319,11 +319,15 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
         run: async () => {
           const filler = join(dataDir, 'filler.bin');
           const bytes = fillDisk(filler);
+          // A write while the disk is full: it must not be acknowledged unless stored; the client retries.
+          const probe = send('RegisterParty', { partyId: `probe-disk-${Date.now()}`, name: 'probe', role: 'DESK', credit: { rating: 'A' } });
           await sleep(5_000);
+          const pending = sent[sent.length - 1];
+          const duringFull = pending.reply ? `answered ${pending.status} while full` : 'not answered while full';
           unlinkSync(filler);
-          const t0 = Date.now();
-          const probe = await send('RegisterParty', { partyId: `probe-disk-${Date.now()}`, name: 'probe', role: 'DESK', credit: { rating: 'A' } });
-          return { kind: 'disk full (5 s, store tmpfs)', atS: 0, recoverMs: Date.now() - t0, note: `filled ${Math.round(bytes / 1e6)} MB; probe ${probe.reply?.status ?? 'unanswered'}` };
+          const freed = Date.now();
+          const done = await probe;
+          return { kind: 'disk full (5 s, store tmpfs)', atS: 0, recoverMs: Date.now() - freed, note: `filled ${Math.round(bytes / 1e6)} MB; probe ${duringFull}, then ${done.reply?.status ?? 'unanswered'}` };
         },
       });
     }
