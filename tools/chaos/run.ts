@@ -320,9 +320,10 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
           const filler = join(dataDir, 'filler.bin');
           const bytes = fillDisk(filler);
           // A write while the disk is full: it must not be acknowledged unless stored; the client retries.
-          const probe = send('RegisterParty', { partyId: `probe-disk-${Date.now()}`, name: 'probe', role: 'DESK', credit: { rating: 'A' } });
+          const probeId = `probe-disk-${Date.now()}`;
+          const probe = send('RegisterParty', { partyId: probeId, name: 'probe', role: 'DESK', credit: { rating: 'A' } });
           await sleep(5_000);
-          const pending = sent[sent.length - 1];
+          const pending = sent.find((c) => c.payload.partyId === probeId)!;
           const duringFull = pending.reply ? `answered ${pending.status} while full` : 'not answered while full';
           unlinkSync(filler);
           const freed = Date.now();
