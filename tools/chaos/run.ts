@@ -79,6 +79,7 @@ function freePort(): Promise<number> {
 class ServiceProcess {
   child: ChildProcess | undefined;
   unplannedExits = 0;
+  readonly exitReasons: string[] = [];
   private planned = false;
   private stopping = false;
   constructor(
@@ -101,9 +102,14 @@ class ServiceProcess {
     });
     closeSync(log);
     this.child = child;
-    child.on('exit', () => {
+    child.on('exit', (code, signal) => {
       if (this.stopping || this.child !== child) return;
-      if (!this.planned) this.unplannedExits += 1;
+      if (!this.planned) {
+        this.unplannedExits += 1;
+        // Why it died: the last error line of its log (kept, since the work dir is removed at the end).
+        const lines = readFileSync(this.logFile, 'utf8').split('\n').filter((l) => /error|Error|FULL|unhandled/.test(l));
+        this.exitReasons.push(`exit ${code ?? signal}: ${(lines.at(-1) ?? '(no error line)').slice(0, 300)}`);
+      }
       this.planned = false;
       setTimeout(() => !this.stopping && this.start(), 1_000).unref();
     });
@@ -322,13 +328,13 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
           // A write while the disk is full: it must not be acknowledged unless stored; the client retries.
           const probeId = `probe-disk-${Date.now()}`;
           const probe = send('RegisterParty', { partyId: probeId, name: 'probe', role: 'DESK', credit: { rating: 'A' } });
-          await sleep(5_000);
+          await sleep(10_000);
           const pending = sent.find((c) => c.payload.partyId === probeId)!;
           const duringFull = pending.reply ? `answered ${pending.status} while full` : 'not answered while full';
           unlinkSync(filler);
           const freed = Date.now();
           const done = await probe;
-          return { kind: 'disk full (5 s, store tmpfs)', atS: 0, recoverMs: Date.now() - freed, note: `filled ${Math.round(bytes / 1e6)} MB; probe ${duringFull}, then ${done.reply?.status ?? 'unanswered'}` };
+          return { kind: 'disk full (10 s, store tmpfs)', atS: 0, recoverMs: Date.now() - freed, note: `filled ${Math.round(bytes / 1e6)} MB; probe ${duringFull}, then ${done.reply?.status ?? 'unanswered'}` };
         },
       });
     }
@@ -505,6 +511,7 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
         faults: faults.map((f) => `${f.kind} at ${f.atS} s: recovered in ${f.recoverMs === undefined ? '?' : `${(f.recoverMs / 1000).toFixed(1)} s`}${f.note ? ` (${f.note})` : ''}`),
         maxRecoverS: Math.max(0, ...faults.map((f) => (f.recoverMs ?? 0) / 1000)),
         unplannedExits: unplanned,
+        unplannedExitReasons: [...services.values()].flatMap((s) => s.exitReasons.map((r) => `${s.name}: ${r}`)),
         diskFull: disk.mounted ? 'tmpfs filled' : `skipped: ${disk.reason}`,
       };
       if (faults.length < SERVICES.length + 1 + (disk.mounted ? 1 : 0)) violations.push(`only ${faults.length} faults ran (the run was too short for the schedule)`);
