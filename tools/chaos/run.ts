@@ -185,7 +185,6 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
   const disk = mountSmallDisk(dataDir, settings.diskMb);
   const dataFile = join(dataDir, 'backstop.db');
   const prefix = `chaos${settings.seed}-${Date.now()}.`;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startBroker } = require(join(ROOT, 'tools/kafka/broker.js')) as { startBroker: (o: object) => Promise<{ brokers: string; stop(): Promise<void>; restart(o: { downMs: number }): Promise<void> }> };
   const broker = await startBroker({ log, maxLifetimeSec: settings.durationS + 900 });
   const env = {
