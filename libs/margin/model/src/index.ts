@@ -7,3 +7,4 @@ export * from './mark-sanity';
 export * from './stress';
 export * from './volatility';
 export * from './backtest';
+export * from './capacity-scenarios';
