@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { DAY_MS, HOUR_MS, iso, specFor } from '@backstop/kernel';
 import type { PricePoint } from '@backstop/margin-model';
 import { ExposureBook } from './book';
@@ -30,8 +31,6 @@ describe('historical stress days', () => {
   });
 
   it('finds BTC\'s worst 5-day window in the real data: 2020-03-08 → 03-13, −42%, ETH −53% with it', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { readFileSync } = require('node:fs') as typeof import('node:fs');
     const load = (name: string): PricePoint[] => readFileSync(`${__dirname}/../../../../../shared/data/${name}`, 'utf8').trim().split('\n').slice(1)
       .map((l) => l.split(',')).filter((c) => c[1] !== '').map((c) => ({ dateMs: Date.parse(`${c[0].slice(0, 10)}T00:00:00Z`), price: Number(c[1]) }));
     const days = historicalDays({ 'BTC-USD': load('btc-usd-daily.csv'), 'ETH-USD': load('eth-usd-daily.csv') }, DEFAULT_STRESS_POLICY);
