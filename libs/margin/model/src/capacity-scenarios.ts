@@ -15,7 +15,7 @@
  * 153/2013 art. 30 (extreme but plausible: historical and hypothetical scenarios).
  */
 import { iso } from '@backstop/kernel';
-import { historicalShocks, HypotheticalShock, hypotheticalShocks, PricePoint, StressMarket, StressScenario } from './stress';
+import { CounterpartyExposure, cover2Contribution, historicalShocks, HypotheticalShock, hypotheticalShocks, PricePoint, StressCoverage, StressMarket, StressScenario } from './stress';
 
 export interface StressPolicy {
   /** Worst N windows down and N up per underlying. */
@@ -162,4 +162,25 @@ export function withVolShocks(scenarios: readonly StressScenario[], volShockUp: 
 export function stressScenarios(market: StressMarket, historical: readonly HistoricalDay[], policy: StressPolicy): { scenarios: StressScenario[]; market: StressMarket } {
   const scenarios = withVolShocks([...historicalDayScenarios(historical), ...hypotheticalStressScenarios(market, policy)], policy.volShockUp ?? DEFAULT_STRESS_POLICY.volShockUp!);
   return { scenarios, market: { ...market, liquidationCostFraction: policy.liquidationCostFraction ?? DEFAULT_STRESS_POLICY.liquidationCostFraction } };
+}
+
+export interface CoverageStressInput {
+  /** The pool's other exposures (empty: the coverage's standalone Cover-2 contribution). */
+  readonly book: readonly CounterpartyExposure[];
+  readonly counterpartyId: string;
+  /** Collateral the protected side holds from the counterparty (if the counterparty is new to the book). */
+  readonly collateral: number;
+  readonly coverage: StressCoverage;
+  readonly market: StressMarket;
+  readonly historical: readonly HistoricalDay[];
+  readonly policy: StressPolicy;
+}
+
+/**
+ * A new coverage's marginal contribution to Cover 2 on the capacity assessment's scenario set:
+ * what the capacity gate reserves and what the premium charges capital for.
+ */
+export function coverageStressContribution(input: CoverageStressInput): number {
+  const { scenarios, market } = stressScenarios(input.market, input.historical, input.policy);
+  return cover2Contribution(input.book, { counterpartyId: input.counterpartyId, collateral: input.collateral, coverages: [input.coverage] }, scenarios, market).contribution;
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { ContractTerms, DAY_MS, DomainRejection, YEAR_MS } from '@backstop/kernel';
 import { black76Value } from './black';
-import { contractValue, ExposureSimulationInput, forwardExpectedExposure, simulateExposureProfile, stressedExposure } from './exposure';
+import { contractValue, ExposureSimulationInput, forwardExpectedExposure, simulateExposureProfile } from './exposure';
 
 const START_MS = Date.UTC(2025, 0, 1);
 const perp: ContractTerms = { kind: 'PERPETUAL', underlying: 'BTC-USD', size: 2, entryPrice: 60_000 };
@@ -150,16 +150,5 @@ describe('expected exposure by simulation', () => {
       expect(fields).toEqual(expect.arrayContaining(['spot', 'paths', 'steps', 'collateralHeld', 'terms.expiryMs']));
     }
     expect(() => simulateExposureProfile({ ...base, paths: 100_000, steps: 1_000 })).toThrow(/paths × steps/);
-  });
-});
-
-describe('stressed exposure', () => {
-  it('moves the underlying by the quantile of its log-return, the adverse way for the protected side', () => {
-    const z99 = 2.3263478740408408;
-    const sigmaRootT = 0.8 * Math.sqrt((90 * DAY_MS) / YEAR_MS);
-    const input = { terms: perp, spot: 60_000, volAnnual: 0.8, collateralHeld: 1_000, startMs: START_MS, horizonMs: 90 * DAY_MS, steps: 9, quantile: 0.99 };
-    expect(stressedExposure({ ...input, protectedSide: 'LONG' })).toBeCloseTo(2 * (60_000 * Math.exp(z99 * sigmaRootT) - 60_000) - 1_000, 6);
-    expect(stressedExposure({ ...input, protectedSide: 'SHORT' })).toBeCloseTo(2 * (60_000 - 60_000 * Math.exp(-z99 * sigmaRootT)) - 1_000, 6);
-    expect(stressedExposure({ ...input, terms: call, protectedSide: 'SHORT' })).toBe(0);
   });
 });

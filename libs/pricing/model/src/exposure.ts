@@ -1,6 +1,5 @@
 import { ContractTerms, Side, Violations, YEAR_MS } from '@backstop/kernel';
 import { black76ValueUnchecked } from './black';
-import { inverseNormalCdf } from './normal';
 import { fillStandardNormals, rngState } from './rng';
 
 /** Hard limits on a simulation, so one request cannot take the service down (paths × steps). */
@@ -67,6 +66,13 @@ export interface ExposureSimulationInput {
   readonly martingaleCorrection?: boolean;
 }
 
+/**
+ * Sees every time slice of a simulation: step i (1..steps), the path prices S_k(tᵢ) (already
+ * martingale-corrected) and the exposures max(V − C, 0) of the same paths (uncapped). For
+ * path-dependent quantities (wrong-way risk) that need more than the slice means.
+ */
+export type SliceObserver = (step: number, prices: Float64Array, exposures: Float64Array) => void;
+
 export interface ExposureProfile {
   /** Grid instants t₀ = start, …, t_n = start + horizon (rounded to the ms). */
   readonly timesMs: readonly number[];
@@ -99,7 +105,7 @@ export interface ExposureProfile {
  * correction, a higher vol then gives every time slice a sample that is a mean-preserving spread of
  * the lower vol's, so any convex exposure (forwards, long options) cannot fall as vol rises.
  */
-export function simulateExposureProfile(input: ExposureSimulationInput): ExposureProfile {
+export function simulateExposureProfile(input: ExposureSimulationInput, observer?: SliceObserver): ExposureProfile {
   validateSimulation(input);
   const { terms, protectedSide, spot, volAnnual, collateralHeld, startMs, steps, seed } = input;
   const exposureCap = input.exposureCap ?? Number.POSITIVE_INFINITY;
@@ -138,6 +144,10 @@ export function simulateExposureProfile(input: ExposureSimulationInput): Exposur
     const scale = martingaleCorrection ? spot / mean(prices) : spot;
     const value = valuerAt(terms, protectedSide, volAnnual, rateAnnual, yearsToExpiry(terms, atMs));
     const slice = exposureSlice(prices, exposures, scale, value, collateralHeld, exposureCap, antithetic ? draws : 0);
+    if (observer) {
+      for (let k = 0; k < paths; k++) prices[k] *= scale;
+      observer(i, prices, exposures);
+    }
     timesMs.push(Math.round(atMs));
     timesYears.push(tYears);
     expectedExposure.push(slice.mean);
@@ -180,39 +190,6 @@ export function forwardExpectedExposure(input: ForwardExposureInput): number {
   const strike = entryPrice - collateralHeld / size;
   if (strike <= 0) return 0; // the price cannot fall below zero
   return size * black76ValueUnchecked(false, spot, strike, volAnnual, tYears, 1);
-}
-
-export interface StressExposureInput {
-  readonly terms: ContractTerms;
-  readonly protectedSide: Side;
-  readonly spot: number;
-  readonly volAnnual: number;
-  readonly collateralHeld: number;
-  readonly startMs: number;
-  readonly horizonMs: number;
-  readonly steps: number;
-  /** One-sided confidence of the move, e.g. 0.99. */
-  readonly quantile: number;
-  readonly rateAnnual?: number;
-}
-
-/**
- * A deterministic stressed exposure: at each grid time t, the underlying moved by the q-quantile of
- * its log-return, S₀·e^{±z_q·σ·√t} (z_q = Φ⁻¹(q)), the worse direction for the protected side;
- * result = max over the grid of max(V − C, 0). The same shape as a margin scenario grid (SPAN:
- * moves up to ±k·σ·√horizon). A stand-in for the pool's stress engine, used when it supplies none.
- */
-export function stressedExposure(input: StressExposureInput): number {
-  const { terms, protectedSide, spot, volAnnual, collateralHeld, startMs, horizonMs, steps } = input;
-  const zq = inverseNormalCdf(input.quantile);
-  let worst = 0;
-  for (let i = 0; i <= steps; i++) {
-    const tYears = (i * horizonMs) / steps / YEAR_MS;
-    const move = Math.exp(zq * volAnnual * Math.sqrt(tYears));
-    const value = valuerAt(terms, protectedSide, volAnnual, input.rateAnnual ?? 0, yearsToExpiry(terms, startMs + (i * horizonMs) / steps));
-    worst = Math.max(worst, value(spot * move) - collateralHeld, value(spot / move) - collateralHeld);
-  }
-  return worst;
 }
 
 interface SliceStats {
