@@ -234,7 +234,7 @@ describe('premium properties (few paths: these check the model\'s shape, not its
 
   it('a higher vol never lowers the premium (same seed) while the limit does not bind', () => {
     // Why it holds: the seed fixes the Brownian draws whatever the vol (common random numbers), and
-    // the martingale correction makes each time slice at the higher vol a mean-preserving spread of
+    // the empirical martingale correction makes each time slice at the higher vol a mean-preserving spread of
     // the lower vol's; exposures of forwards and long options are convex in the price (and option
     // values rise with implied vol), so each EE(tᵢ) and the stress scenario cannot fall.
     // Why it is restricted: capping each path at the limit turns the exposure into a call spread,
@@ -251,7 +251,8 @@ describe('premium properties (few paths: these check the model\'s shape, not its
       (terms, protectedSide, moneyness, volAnnual, extraVol, collateralHeld, seed) => {
         const spot = (terms.strike ?? terms.entryPrice) * moneyness;
         const coverageLimit = 2 * terms.size * (48 * spot + (terms.strike ?? terms.entryPrice));
-        const rest = { collateralHeld, coverageLimit, seed };
+        // 'empirical': the sample-by-sample argument above needs the rescaled paths.
+        const rest = { collateralHeld, coverageLimit, seed, martingaleCorrection: 'empirical' as const };
         const calm = priceCoverage(input(terms, protectedSide, moneyness, { ...rest, volAnnual }));
         const wild = priceCoverage(input(terms, protectedSide, moneyness, { ...rest, volAnnual: volAnnual + extraVol }));
         expect(wild.premiumTotal).toBeGreaterThanOrEqual(calm.premiumTotal * (1 - 1e-9));

@@ -57,6 +57,8 @@ export interface CoverageInput {
   readonly seed: number;
   readonly paths?: number;
   readonly steps?: number;
+  /** The simulation's use of E[S(t)] = S₀ (exposure.ts; default: the unbiased control variate). */
+  readonly martingaleCorrection?: boolean | 'empirical';
 }
 
 export interface ExpectedExposureSummary {
