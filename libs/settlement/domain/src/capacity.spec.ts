@@ -2,8 +2,12 @@ import { readFileSync } from 'node:fs';
 import { DAY_MS, HOUR_MS, iso, specFor } from '@backstop/kernel';
 import type { PricePoint } from '@backstop/margin-model';
 import { ExposureBook } from './book';
-import { assessCapacity, CapacityCommand, capacityDecider, CapacityResult, DEFAULT_STRESS_POLICY, FALLBACK_CRASH_DAYS, historicalDays, historicalDayScenarios } from './capacity';
-import { T0 } from './testing/fixtures';
+import {
+  assessCapacity, CapacityCommand, capacityCapitalMinor, capacityDecider, CapacityResult, DEFAULT_STRESS_POLICY, FALLBACK_CRASH_DAYS, historicalDays,
+  historicalDayScenarios, pendingWithdrawalsMinor, withdrawalCapacityProblem,
+} from './capacity';
+import { PoolCommand, poolDecider } from './pool';
+import { asProvider, history, stateOf, T0 } from './testing/fixtures';
 
 const day0 = Date.UTC(2020, 0, 1);
 const series = (prices: number[]): PricePoint[] => prices.map((price, i) => ({ dateMs: day0 + i * DAY_MS, price }));
@@ -181,5 +185,42 @@ describe('publishing the assessment', () => {
     expect(given.when(publish(result(500_000_000n, 2n))).events()[0].data.trigger).toBe('MATERIAL_CHANGE');
     expect(given.when(publish(result(500_000_000n), T0, true)).events()[0].data.trigger).toBe('CAPITAL_OR_COVERAGE_CHANGED');
     expect(given.when(publish(result(500_000_000n), iso(Date.parse(T0) + 24 * HOUR_MS))).events()[0].data.trigger).toBe('HEARTBEAT');
+  });
+});
+
+describe('capital net of pending withdrawals, and the withdrawal gate', () => {
+  const pool = specFor(poolDecider);
+  const deposit = (providerId: string, tranche: 'JUNIOR' | 'SENIOR', amount: string): PoolCommand => ({ type: 'DepositCapital', providerId, tranche, amount, provider: asProvider(providerId), at: T0 });
+  const funded = history(poolDecider, [deposit('p1', 'JUNIOR', '60'), deposit('p2', 'JUNIOR', '40'), deposit('p3', 'SENIOR', '300')]);
+  const request = (providerId: string, tranche: 'JUNIOR' | 'SENIOR', capacity?: { capitalNetMinor: bigint; requirementMinor: bigint }): PoolCommand => ({
+    type: 'RequestWithdrawal', providerId, tranche, ...(capacity ? { capacity } : {}), at: T0,
+  });
+
+  it('counts capital with a pending withdrawal out of capacity until its window closes', () => {
+    const nowMs = Date.parse(T0);
+    expect(capacityCapitalMinor(stateOf(poolDecider, funded), nowMs)).toBe(400_000_000n);
+    const pending = history(poolDecider, [request('p3', 'SENIOR')], funded);
+    expect(pendingWithdrawalsMinor(stateOf(poolDecider, pending), nowMs)).toBe(300_000_000n);
+    expect(capacityCapitalMinor(stateOf(poolDecider, pending), nowMs)).toBe(100_000_000n);
+    // after the window (20 + 2 days) closes unused, the capital counts again
+    expect(capacityCapitalMinor(stateOf(poolDecider, pending), nowMs + 23 * DAY_MS)).toBe(400_000_000n);
+  });
+
+  it('refuses a request that would leave less than the Cover-2 requirement, naming the headroom', () => {
+    const capacity = { capitalNetMinor: 400_000_000n, requirementMinor: 250_000_000n };
+    const refused = pool.given(funded).when(request('p3', 'SENIOR', capacity));
+    expect(refused.events).toThrow(/withdrawing 300\.000000 USDC would break Cover 2: .* headroom 150\.000000 USDC/);
+    try {
+      refused.events();
+    } catch (err) {
+      expect((err as { violations: { field: string; rule: string }[] }).violations.map((v) => `${v.field}:${v.rule}`)).toEqual(['shares:cover2']);
+    }
+    // 60 fits in the 150 of headroom
+    expect(pool.given(funded).when(request('p1', 'JUNIOR', capacity)).events()[0].type).toBe('WithdrawalRequested');
+  });
+
+  it('names a headroom of zero when the pool is already short', () => {
+    expect(withdrawalCapacityProblem({ capitalNetMinor: 100n, requirementMinor: 500n }, 1n, 'USDC')).toMatch(/headroom 0\.000000 USDC/);
+    expect(withdrawalCapacityProblem({ capitalNetMinor: 500n, requirementMinor: 100n }, 400n, 'USDC')).toBeUndefined();
   });
 });

@@ -11,6 +11,9 @@
  */
 import { assertNever, currencyOf, Decider, DomainEvent, floatToMinor, fromMinor, ms, toMinor } from '@backstop/kernel';
 import { cover2, CounterpartyExposure, HistoricalDay, StressMarket, StressPolicy, stressScenarios } from '@backstop/margin-model';
+import { valueOfShares } from '@backstop/settlement-model';
+import { pendingPhase, PoolState, trancheAvailable } from './pool';
+import { TRANCHES } from './policy';
 
 // The scenario set lives with the stress arithmetic in the margin model, so that pricing's capital
 // charge and this assessment use one definition; re-exported for this library's users.
@@ -67,6 +70,56 @@ export function assessCapacity(input: {
     counterpartyCount: input.exposures.length,
     coverageCount: input.exposures.reduce((s, e) => s + e.coverages.length, 0),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capital net of pending withdrawals, and the withdrawal gate (SPEC §6)
+
+/**
+ * What pending withdrawals (requested, window not yet closed) may still take out: each the lesser of
+ * its value at request and now, as the withdrawal pays (SPEC §6). Capacity must not count it.
+ */
+export function pendingWithdrawalsMinor(state: PoolState, nowMs: number): bigint {
+  let total = 0n;
+  for (const tranche of TRANCHES) {
+    for (const position of state.positions[tranche].values()) {
+      const pending = position.pending;
+      if (!pending || pendingPhase(pending, nowMs) === 'EXPIRED') continue;
+      const now = valueOfShares(state.tranches[tranche], pending.shares);
+      total += now < pending.valueAtRequestMinor ? now : pending.valueAtRequestMinor;
+    }
+  }
+  return total;
+}
+
+/** Capital that counts for Cover 2: what can absorb a loss, less what pending withdrawals may take. */
+export function capacityCapitalMinor(state: PoolState, nowMs: number): bigint {
+  const available = TRANCHES.reduce((s, t) => s + trancheAvailable(state, t), 0n);
+  const net = available - pendingWithdrawalsMinor(state, nowMs);
+  return net > 0n ? net : 0n;
+}
+
+/** The Cover-2 position a withdrawal request is judged against (from the last assessment). */
+export interface WithdrawalCapacity {
+  /** capacityCapitalMinor: net of withdrawals already pending. */
+  readonly capitalNetMinor: bigint;
+  readonly requirementMinor: bigint;
+}
+
+/**
+ * Why withdrawing `amountMinor` would break Cover 2, or undefined: the capital left after it must
+ * still cover the requirement. The message names the headroom, so the provider knows what can go.
+ */
+export function withdrawalCapacityProblem(capacity: WithdrawalCapacity, amountMinor: bigint, currency: string): string | undefined {
+  const scale = currencyOf(currency).scale;
+  const headroom = capacity.capitalNetMinor - capacity.requirementMinor;
+  if (capacity.capitalNetMinor - amountMinor >= capacity.requirementMinor) return undefined;
+  const left = headroom > 0n ? headroom : 0n;
+  return (
+    `withdrawing ${fromMinor(amountMinor, scale)} ${currency} would break Cover 2: capital net of pending withdrawals is ` +
+    `${fromMinor(capacity.capitalNetMinor, scale)} against a requirement of ${fromMinor(capacity.requirementMinor, scale)}; ` +
+    `headroom ${fromMinor(left, scale)} ${currency}`
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
