@@ -56,6 +56,7 @@ export type AccountEvent =
   | DomainEvent<'PositionOpened', PositionSpec & { partyId: string; at: string }>
   | DomainEvent<'CollateralRecorded', { partyId: string; contractId: string; side: Side; change: CollateralChange; amount: string; balance: string; currency: string; at: string }>
   | DomainEvent<'BackstopCoverRecorded', { partyId: string; callId: string; amount: string; currency: string; at: string }>
+  | DomainEvent<'BackstopCoverReturned', { partyId: string; amount: string; currency: string; reference: string; at: string }>
   | DomainEvent<
       'MarginCallIssued',
       {
@@ -95,6 +96,7 @@ export type AccountCommand =
   | { type: 'OpenPosition'; partyId: string; position: PositionSpec; at: string }
   | { type: 'RecordCollateral'; partyId: string; contractId: string; side: Side; change: CollateralChange; amount: string; balance: string; currency: string; at: string; after: Assessment }
   | { type: 'RecordBackstopCover'; partyId: string; callId: string; amount: string; currency: string; at: string }
+  | { type: 'RecordBackstopCoverReturn'; partyId: string; amount: string; currency: string; reference: string; at: string }
   | { type: 'AssessMargin'; partyId: string; assessment: Assessment; lastSaneMarks: LastSaneMarks; at: string }
   | { type: 'MissCall'; partyId: string; callId: string; now: string }
   | { type: 'CheckSecondDeadline'; partyId: string; callId: string; now: string; assessment: Assessment; lastSaneMarks: LastSaneMarks }
@@ -151,6 +153,8 @@ export function accountDecider(policy: CallPolicy): Decider<AccountCommand, Acco
           return recordCollateral(command, state);
         case 'RecordBackstopCover':
           return recordBackstopCover(command, state);
+        case 'RecordBackstopCoverReturn':
+          return recordBackstopCoverReturn(command, state);
         case 'AssessMargin':
           return assessMargin(command, state, policy);
         case 'MissCall':
@@ -253,6 +257,14 @@ function recordBackstopCover(command: Cmd<'RecordBackstopCover'>, state: Account
   checkAmount('amount', command.amount, command.currency);
   const { type: _type, ...data } = command;
   return [{ type: 'BackstopCoverRecorded', data }];
+}
+
+/** settlement's MarginAdvanceRepaid: the party's own deposit replaced the pool's margin (SPEC §3.8). */
+function recordBackstopCoverReturn(command: Cmd<'RecordBackstopCoverReturn'>, state: AccountState): AccountEvent[] {
+  if (state.partyId === undefined) reject('partyId', 'knownParty', `party ${command.partyId} has no margin account`);
+  checkAmount('amount', command.amount, command.currency);
+  const { type: _type, ...data } = command;
+  return [{ type: 'BackstopCoverReturned', data }];
 }
 
 function defaultTriggered(partyId: string, reason: DefaultReason, detail: string, lastSaneMarks: LastSaneMarks, at: string, callId?: string): AccountEvent {
@@ -421,6 +433,8 @@ export function evolveAccount(state: AccountState, event: AccountEvent): Account
       const amount = toMinor(d.amount, currencyOf(d.currency).scale);
       return updateCall(state, call.callId, { netDepositsMinor: call.netDepositsMinor + (d.change === 'DEPOSIT' ? amount : -amount) });
     }
+    case 'BackstopCoverReturned':
+      return state;
     case 'BackstopCoverRecorded': {
       const call = state.calls[event.data.callId];
       if (call === undefined) return state;

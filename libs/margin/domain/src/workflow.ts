@@ -148,6 +148,11 @@ export class MarginWorkflow {
     await this.tryAccount({ type: 'RecordBackstopCover', ...input }, cause(source, source.id, input.at));
   }
 
+  /** settlement's MarginAdvanceRepaid: the pool's margin leaves the party's equity (its deposit replaced it). */
+  async onBackstopCoverReturned(source: Source, input: { partyId: string; amount: string; currency: string; reference: string; at: string }): Promise<void> {
+    await this.tryAccount({ type: 'RecordBackstopCoverReturn', ...input }, cause(source, source.id, input.at));
+  }
+
   /** An operator's DeclareDefault: a rejection goes back to the caller. */
   declareDefault(source: Source, partyId: string, reason: string, at: string): Promise<DecisionOutcome> {
     return this.port.decideAccount({ type: 'DeclareDefault', partyId, reason, at, lastSaneMarks: this.monitor.lastSaneMarks(partyId) }, cause(source, source.id, at));

@@ -209,6 +209,24 @@ export class ExposureBook {
   }
 
   /**
+   * Who is protected against `partyId` now (SPEC §3.8), with the limit left on its open contracts
+   * in `currency`, by protected party: the cap on what the pool may advance for `partyId`.
+   */
+  protectionsAgainst(partyId: string, atIso: string, currency: string): { partyId: string; coverageLimit: string }[] {
+    const scale = currencyOf(currency).scale;
+    const limits = new Map<string, bigint>();
+    for (const coverage of this.activeCoverages(ms(atIso))) {
+      if (coverage.counterpartyId !== partyId || coverage.currency !== currency) continue;
+      const contract = this.contracts.get(coverage.contractId);
+      if (!contract || contract.status !== 'OPEN' || contract.spec.currency !== currency) continue;
+      const protectedSide = sideOf(contract.spec, coverage.protectedPartyId);
+      if (!protectedSide || sideOf(contract.spec, partyId) !== otherSide(protectedSide)) continue;
+      limits.set(coverage.protectedPartyId, (limits.get(coverage.protectedPartyId) ?? 0n) + coverage.limitMinor);
+    }
+    return [...limits].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, limit]) => ({ partyId: id, coverageLimit: fromMinor(limit, scale) }));
+  }
+
+  /**
    * The close-out marks: the trigger's last sane marks first, then the last sane mark this book
    * saw, then (no mark at all) a contract's own price — entry price, or strike for an option —
    * flagged as CONTRACT_FALLBACK in the close-out event so an auditor sees it.

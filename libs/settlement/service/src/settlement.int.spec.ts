@@ -123,7 +123,8 @@ describe('default-settlement over HTTP (real app, store file)', () => {
     await upstream('margin-cp1', 'MarginCallMissed', { callId: 'call1', partyId: 'cp1', amount: '20000', currency: 'USDC' });
     const events = await app.runtime.store.readStream('pool-main');
     const covers = events.filter((e) => e.type === 'MarginCoveredByBackstop');
-    expect(covers.map((e) => e.data)).toEqual([expect.objectContaining({ amount: '20000.000000', perTranche: { JUNIOR: '20000.000000', SENIOR: '0.000000' }, perProvider: { JUNIOR: { p1: '12000.000000', p2: '8000.000000' }, SENIOR: {} } })]);
+    // desk1 is protected against cp1 (cov1, limit 180 000 after the cut): the advance is earmarked for it.
+    expect(covers.map((e) => e.data)).toEqual([expect.objectContaining({ amount: '20000.000000', perTranche: { JUNIOR: '20000.000000', SENIOR: '0.000000' }, perProvider: { JUNIOR: { p1: '12000.000000', p2: '8000.000000' }, SENIOR: {} }, perProtectedParty: { desk1: '20000.000000' } })]);
     expect(await pool()).toMatchObject({ marginAdvances: [{ partyId: 'cp1', outstanding: '20000.000000' }] });
   });
 
@@ -137,16 +138,17 @@ describe('default-settlement over HTTP (real app, store file)', () => {
     // 153 750 owed: cp1's collateral 50 000, the pool's advance for it 20 000, junior to its last unit, senior the rest.
     expect(d.waterfall.map((l) => [l.layer, l.taken, l.remaining])).toEqual([
       ['DEFAULTER_CONTRACT_COLLATERAL', '50000.000000', '0.000000'],
-      ['DEFAULTER_OTHER_COLLATERAL', '20000.000000', '0.000000'],
+      ['POOL_MARGIN_ADVANCE', '20000.000000', '0.000000'],
       ['JUNIOR_TRANCHE', '80300.000000', '0.000000'],
       ['SENIOR_TRANCHE', '3450.000000', '196750.000000'],
       ['UNPAID_CLAIMS', '0.000000', undefined],
     ]);
     expect(d.waterfall[2].perProvider).toEqual({ p1: '48180.000000', p2: '32120.000000' });
-    expect(d.payouts).toEqual([expect.objectContaining({ partyId: 'desk1', amount: '153750.000000', fromDefaulter: '70000.000000', fromPool: '83750.000000', perCoverage: { cov1: '83750.000000' } })]);
+    // The advance is pool money earmarked for desk1 (SPEC §3.8): it counts against desk1's limit with the tranches.
+    expect(d.payouts).toEqual([expect.objectContaining({ partyId: 'desk1', amount: '153750.000000', fromDefaulter: '50000.000000', fromPool: '103750.000000', perCoverage: { cov1: '103750.000000' } })]);
     // Nothing left unpaid for desk1; the pool's 20 000 advance was not repaid (the defaulter had nothing left): its providers are owed it.
     expect(d.claims).toEqual([]);
-    expect(d.totals).toMatchObject({ loss: '153750.000000', fromDefaulter: '70000.000000', fromPool: '83750.000000', unpaid: '0.000000', advanceUnreturned: '20000.000000' });
+    expect(d.totals).toMatchObject({ loss: '153750.000000', fromDefaulter: '50000.000000', fromPool: '103750.000000', unpaid: '0.000000', advanceUnreturned: '20000.000000' });
 
     // Frozen from before the charge until after the settlement; the provider balances moved by exactly their takes.
     expect((await poolEvents()).slice(before)).toEqual(expect.arrayContaining(['WithdrawalsFrozen', 'DefaultLossCharged', 'WithdrawalsUnfrozen']));
