@@ -101,7 +101,16 @@ export type AccountCommand =
   | { type: 'MissCall'; partyId: string; callId: string; now: string }
   | { type: 'CheckSecondDeadline'; partyId: string; callId: string; now: string; assessment: Assessment; lastSaneMarks: LastSaneMarks }
   | { type: 'DeclareDefault'; partyId: string; reason: string; at: string; lastSaneMarks: LastSaneMarks }
-  | { type: 'ExchangeFunding'; partyId: string; contractId: string; fundingAt: string; rate: string; mark: string }
+  | {
+      type: 'ExchangeFunding';
+      partyId: string;
+      contractId: string;
+      fundingAt: string;
+      rate: string;
+      mark: string;
+      /** Set when either side is in default (the monitor knows both accounts; this stream only its own). */
+      sideInDefault?: { partyId: string; since: string };
+    }
   | { type: 'SettleContract'; partyId: string; contractId: string; reason: SettlementReason; price: string; at: string }
   | ({ type: 'CloseOutPosition'; partyId: string } & PositionCloseOut);
 
@@ -341,6 +350,10 @@ function exchangeFunding(command: Cmd<'ExchangeFunding'>, state: AccountState): 
   if (position.kind !== 'PERPETUAL') reject('contractId', 'perpetual', `contract ${command.contractId} is a ${position.kind}; only perpetuals pay funding`);
   const atMs = ms(command.fundingAt);
   if (position.settled || atMs <= ms(position.openedAt)) return [];
+  // SPEC §3.9: nothing accrues on a defaulter's contracts from the default on. Its book was read for
+  // the close-out at the trigger; a flow booked after it would move collateral the waterfall already
+  // counted (the ledger then cannot book the waterfall). So none is decided once a side is in default.
+  if (state.defaulted !== undefined || command.sideInDefault !== undefined) return [];
   if (position.fundedThrough !== undefined && atMs <= ms(position.fundedThrough)) return [];
   const scale = currencyOf(position.currency).scale;
   // A zero flow is recorded too: every funding instant is decided once, on the record, so a
