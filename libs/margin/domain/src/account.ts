@@ -74,10 +74,23 @@ export type AccountEvent =
     >
   | DomainEvent<'MarginCallCured', { callId: string; partyId: string; currency: string; equity: string; cause: CureCause; at: string }>
   | DomainEvent<'MarginCallMissed', { callId: string; partyId: string; amount: string; currency: string; at: string }>
-  | DomainEvent<'DefaultTriggered', { partyId: string; reason: DefaultReason; detail: string; callId?: string; lastSaneMarks: LastSaneMarks; at: string }>
+  | DomainEvent<'DefaultTriggered', DefaultTriggeredData>
   | DomainEvent<'FundingExchanged', { contractId: string; payerPartyId: string; receiverPartyId: string; amount: string; currency: string; rate: string; mark: string; at: string }>
   | DomainEvent<'ContractSettled', { contractId: string; reason: SettlementReason; price: string; payerPartyId: string; receiverPartyId: string; amount: string; currency: string; at: string }>
   | DomainEvent<'PositionClosedOut', PositionCloseOut>;
+
+export interface DefaultTriggeredData {
+  partyId: string;
+  reason: DefaultReason;
+  detail: string;
+  callId?: string;
+  lastSaneMarks: LastSaneMarks;
+  /** OPERATOR only: the close-out price per underlying the operator gave (SPEC §3.9), if any. */
+  closeOutPrices?: Record<string, string>;
+  /** OPERATOR only: who declared it (the HTTP caller, or the Kafka command topic). */
+  declaredBy?: string;
+  at: string;
+}
 
 /** What margin keeps of settlement's ContractClosedOut (the money is settlement's and the ledger's). */
 export interface PositionCloseOut {
@@ -100,7 +113,7 @@ export type AccountCommand =
   | { type: 'AssessMargin'; partyId: string; assessment: Assessment; lastSaneMarks: LastSaneMarks; at: string }
   | { type: 'MissCall'; partyId: string; callId: string; now: string }
   | { type: 'CheckSecondDeadline'; partyId: string; callId: string; now: string; assessment: Assessment; lastSaneMarks: LastSaneMarks }
-  | { type: 'DeclareDefault'; partyId: string; reason: string; at: string; lastSaneMarks: LastSaneMarks }
+  | { type: 'DeclareDefault'; partyId: string; reason: string; at: string; lastSaneMarks: LastSaneMarks; closeOutPrices?: Readonly<Record<string, string>>; declaredBy?: string }
   | {
       type: 'ExchangeFunding';
       partyId: string;
@@ -336,7 +349,27 @@ function checkSecondDeadline(command: Cmd<'CheckSecondDeadline'>, state: Account
 function declareDefault(command: Cmd<'DeclareDefault'>, state: AccountState): AccountEvent[] {
   if (state.partyId === undefined) reject('partyId', 'knownParty', `party ${command.partyId} has no margin account (no position was ever opened)`);
   if (state.defaulted) reject('partyId', 'notInDefault', `party ${command.partyId} is already in default since ${state.defaulted.at} (${state.defaulted.reason})`);
-  return [defaultTriggered(command.partyId, 'OPERATOR', command.reason, command.lastSaneMarks, command.at)];
+  const closeOutPrices = closeOutPricesOf(command, state);
+  const event = defaultTriggered(command.partyId, 'OPERATOR', command.reason, command.lastSaneMarks, command.at);
+  if (event.type !== 'DefaultTriggered') return [event];
+  return [{ ...event, data: { ...event.data, ...(closeOutPrices ? { closeOutPrices } : {}), declaredBy: command.declaredBy ?? 'backstop.margin.commands' } }];
+}
+
+/** An operator's close-out prices: one per underlying the party holds an open position on, each a positive decimal. */
+function closeOutPricesOf(command: Cmd<'DeclareDefault'>, state: AccountState): Record<string, string> | undefined {
+  if (command.closeOutPrices === undefined) return undefined;
+  const held = new Set(Object.values(state.positions).filter((p) => !p.settled).map((p) => p.underlying));
+  const v = new Violations();
+  const entries = Object.entries(command.closeOutPrices).sort(([a], [b]) => (a < b ? -1 : 1));
+  for (const [underlying, price] of entries) {
+    const field = `closeOutPrices.${underlying}`;
+    if (!held.has(underlying)) v.add(field, 'heldUnderlying', `party ${command.partyId} holds no open position on ${underlying}`);
+    const problem = typeof price === 'string' ? amountProblem(price, 12) : 'must be a decimal string';
+    if (problem) v.add(field, 'decimal', `${field} ${problem}`);
+    else if (!(Number(price) > 0)) v.add(field, 'positive', `${field} must be greater than 0`);
+  }
+  v.throwIfAny();
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }
 
 function longPosition(state: AccountState, contractId: string): AccountPosition {

@@ -228,7 +228,7 @@ describe('margin workflow over the in-memory store', () => {
     await h.register({ contractId: 'c1' });
     await h.mark('60000', 1);
     const outcome = await h.workflow.declareDefault(h.source(), 'cp1', 'court order', at(2));
-    expect(outcome.events[0].data).toEqual({ partyId: 'cp1', reason: 'OPERATOR', detail: 'court order', lastSaneMarks: { 'BTC-USD': '60000' }, at: at(2) });
+    expect(outcome.events[0].data).toEqual({ partyId: 'cp1', reason: 'OPERATOR', detail: 'court order', lastSaneMarks: { 'BTC-USD': '60000' }, declaredBy: 'backstop.margin.commands', at: at(2) });
   });
 
   it('grows the book past its capacity without changing any figure', async () => {

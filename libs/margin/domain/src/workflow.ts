@@ -154,8 +154,19 @@ export class MarginWorkflow {
   }
 
   /** An operator's DeclareDefault: a rejection goes back to the caller. */
-  declareDefault(source: Source, partyId: string, reason: string, at: string): Promise<DecisionOutcome> {
-    return this.port.decideAccount({ type: 'DeclareDefault', partyId, reason, at, lastSaneMarks: this.monitor.lastSaneMarks(partyId) }, cause(source, source.id, at));
+  declareDefault(source: Source, partyId: string, reason: string, at: string, closeOutPrices?: Readonly<Record<string, string>>): Promise<DecisionOutcome> {
+    return this.port.decideAccount(
+      {
+        type: 'DeclareDefault',
+        partyId,
+        reason,
+        at,
+        lastSaneMarks: this.monitor.lastSaneMarks(partyId),
+        ...(closeOutPrices !== undefined ? { closeOutPrices } : {}),
+        ...(source.actor !== undefined ? { declaredBy: source.actor } : {}),
+      },
+      cause(source, source.id, at),
+    );
   }
 
   /** Either side of the contract in default, as the monitor knows both accounts. */

@@ -303,8 +303,8 @@ export class MarginEngine {
   }
 
   /** An operator's DeclareDefault (already validated); a DomainRejection goes back as the reply. */
-  declareDefault(envelopeLike: Source, partyId: string, reason: string, at: string): Promise<DecisionOutcome> {
-    return this.run(() => this.workflow.declareDefault(envelopeLike, partyId, reason, at));
+  declareDefault(envelopeLike: Source, partyId: string, reason: string, at: string, closeOutPrices?: Readonly<Record<string, string>>): Promise<DecisionOutcome> {
+    return this.run(() => this.workflow.declareDefault(envelopeLike, partyId, reason, at, closeOutPrices));
   }
 
   /** A consistent read of the monitor (waits for in-flight work). */

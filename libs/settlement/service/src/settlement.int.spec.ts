@@ -213,6 +213,24 @@ describe('default-settlement over HTTP (real app, store file)', () => {
     expect(d.waterfall.find((l) => l.layer === 'SENIOR_TRANCHE')?.taken).toBe('0.000000');
     await accepted('WithdrawCapital', { providerId: 'p2', tranche: 'SENIOR' });
   });
+
+  it("closes an operator's default out at the price the operator gave, recorded with the actor, plus the liquidation cost (issue 8 defect 2)", async () => {
+    // intake's fact as settlement's book reads it (how intake accepts contracts is not this test's subject).
+    await upstream('contract-c3', 'ContractRegistered', {
+      contractId: 'c3', kind: 'PERPETUAL', underlying: 'BTC-USD', size: '2', entryPrice: '60000', currency: 'USDC',
+      longPartyId: 'cp3', shortPartyId: 'desk3', at: app.clock.now().toISOString(),
+    });
+    // The accepted mark lags a crash at 78 000; the operator can liquidate at 30 000.
+    await upstream('margin-cp3', 'DefaultTriggered', {
+      partyId: 'cp3', reason: 'OPERATOR', detail: 'exchange halted', lastSaneMarks: { 'BTC-USD': '78000' },
+      closeOutPrices: { 'BTC-USD': '30000' }, declaredBy: 'operator:ops-1',
+    });
+    const d = (await app.get<DefaultBody & { declaredBy: string; closeOutPrices: Record<string, string>; closeOuts: unknown[] }>('/v1/defaults/cp3')).body;
+    expect(d).toMatchObject({ status: 'SETTLED', declaredBy: 'operator:ops-1', closeOutPrices: { 'BTC-USD': '30000' } });
+    // cp3 is long: the close-out price moves against it by the perpetual's 0.5%: 30 000 × 0.995 = 29 850;
+    // desk3 (short 2 at 60 000) is owed (60 000 − 29 850) × 2 = 60 300.
+    expect(d.closeOuts).toEqual([expect.objectContaining({ contractId: 'c3', mark: '30000', markSource: 'OPERATOR', closeOutPrice: '29850', lossOwed: '60300.000000' })]);
+  });
 });
 
 interface PoolBody {
