@@ -154,8 +154,11 @@ describe('ledger projection', () => {
     ]);
     expect(report.totals).toEqual({
       lossOwed: '500.000000', paidByDefaulter: '407.000000', paidByPool: '93.000000', paidOut: '500.000000', unpaidClaims: '0.000000',
-      poolClaim: '0.000000', recovered: '0.000000', recoveryAllocated: '0.000000', layersMatchPayouts: true, lossAccountedFor: true,
+      poolClaim: '93.000000', recovered: '0.000000', recoveryAllocated: '0.000000', layersMatchPayouts: true, lossAccountedFor: true,
     });
+    // Issue 8 defect 10: the pool's claim is what the ledger holds recoverable from the defaulter.
+    const recoverable = fresh.balances().filter((l) => l.account.startsWith('pool-recoverable:') && l.account.endsWith(':cp1'));
+    expect(recoverable.map((l) => `${l.account} ${l.balance}`)).toEqual(['pool-recoverable:junior:p1:cp1 93.000000']);
     expect(report.settled?.eventId).toBe('e24');
   });
 });
