@@ -35,13 +35,31 @@ export type ContractEvent =
   | DomainEvent<'CollateralDeposited', { contractId: string; partyId: string; side: Side; amount: string; currency: string; balance: string; at: string }>
   | DomainEvent<'CollateralWithdrawn', { contractId: string; partyId: string; side: Side; amount: string; currency: string; balance: string; at: string }>
   | DomainEvent<'ContractCloseRequested', { contractId: string; partyId: string; side: Side; closePrice: string; at: string }>
-  | DomainEvent<'ContractClosed', { contractId: string; closePrice: string; at: string }>;
+  | DomainEvent<'ContractClosed', { contractId: string; closePrice: string; at: string }>
+  | DomainEvent<'ContractDefaulted', ContractDefaultedData>;
+
+/**
+ * default-settlement closed the contract out in a default (SPEC §3.9): the defaulter's collateral on
+ * it was taken by the close-out (the ledger books it from settlement's waterfall); the contract
+ * changes no more. The surviving side's collateral stays its own, withdrawable in full.
+ */
+export interface ContractDefaultedData {
+  contractId: string;
+  defaultId: string;
+  defaulterPartyId: string;
+  defaulterSide: Side;
+  /** The defaulter's balance here when it was closed out: now the close-out's. */
+  collateralTaken: string;
+  closeOutPrice: string;
+  at: string;
+}
 
 export type ContractCommand =
   | { type: 'RegisterContract'; contractId: string; spec: ContractSpec; longParty?: PartyFacts; shortParty?: PartyFacts; at: string }
   | { type: 'DepositCollateral'; contractId: string; partyId: string; amount: string; at: string }
-  | { type: 'WithdrawCollateral'; contractId: string; partyId: string; amount: string; at: string; margin?: MarginStanding }
-  | { type: 'CloseContract'; contractId: string; partyId: string; closePrice: string; at: string };
+  | { type: 'WithdrawCollateral'; contractId: string; partyId: string; amount: string; at: string; margin?: MarginStanding; sidesInDefault?: readonly string[] }
+  | { type: 'CloseContract'; contractId: string; partyId: string; closePrice: string; at: string; sidesInDefault?: readonly string[] }
+  | { type: 'MarkDefaulted'; contractId: string; defaultId: string; defaulterPartyId: string; closeOutPrice: string; at: string };
 
 /**
  * The withdrawing party's standing at margin-monitor (its `margin-<party>` stream), looked up by the
@@ -63,6 +81,7 @@ export interface ContractState {
   /** The agreed initial margin per side: collateral may not be withdrawn below it. */
   readonly required: Readonly<Record<Side, bigint>>;
   readonly pendingClose?: { readonly partyId: string; readonly closePrice: string };
+  readonly defaulted?: ContractDefaultedData;
 }
 
 const EMPTY: ContractState = { status: 'NONE', scale: 0, collateral: { LONG: 0n, SHORT: 0n }, required: { LONG: 0n, SHORT: 0n } };
@@ -81,6 +100,8 @@ export const contractDecider: Decider<ContractCommand, ContractState, ContractEv
         return moveCollateral(command, state, 'withdraw');
       case 'CloseContract':
         return closeContract(command, state);
+      case 'MarkDefaulted':
+        return markDefaulted(command, state);
       default:
         return assertNever(command, 'contract command');
     }
@@ -107,6 +128,11 @@ export const contractDecider: Decider<ContractCommand, ContractState, ContractEv
         return { ...state, pendingClose: { partyId: event.data.partyId, closePrice: event.data.closePrice } };
       case 'ContractClosed':
         return { ...state, status: 'CLOSED', pendingClose: undefined };
+      case 'ContractDefaulted': {
+        const d = event.data;
+        // The defaulter's collateral went to the close-out; nothing is required of the survivor any more.
+        return { ...state, status: 'DEFAULTED', pendingClose: undefined, defaulted: d, collateral: { ...state.collateral, [d.defaulterSide]: 0n }, required: { LONG: 0n, SHORT: 0n } };
+      }
       default:
         return assertNever(event, 'contract event');
     }
@@ -159,11 +185,60 @@ function requireOpen(state: ContractState, contractId: string): void {
   if (state.status !== 'OPEN') reject('contractId', 'openContract', `contract ${contractId} is ${state.status}; it cannot change`);
 }
 
+/** SPEC §3.9: from the default on, a defaulter's contract changes only by its close-out. */
+function refuseInDefault(state: ContractState, contractId: string, sidesInDefault: readonly string[] = []): void {
+  const d = state.defaulted;
+  if (d) reject('contractId', 'notDefaulted', `contract ${contractId} was closed out in default ${d.defaultId} of ${d.defaulterPartyId} at ${d.closeOutPrice}; it changes no more`);
+  const parties = [state.spec?.longPartyId, state.spec?.shortPartyId].filter((p) => p !== undefined && sidesInDefault.includes(p));
+  if (parties.length > 0) reject('contractId', 'notDefaulted', `${parties.join(' and ')} ${parties.length > 1 ? 'are' : 'is'} in default: contract ${contractId} is held for the close-out`);
+}
+
+/** The survivor of a closed-out contract takes its own collateral back; nothing else moves. */
+function withdrawAfterDefault(command: Extract<ContractCommand, { type: 'WithdrawCollateral' }>, state: ContractState): ContractEvent[] | undefined {
+  const d = state.defaulted;
+  if (!d || command.partyId === d.defaulterPartyId) return undefined;
+  const side = sideOf(state, command.partyId);
+  const problem = amountProblem(command.amount, state.scale);
+  if (problem) reject('amount', 'currencyScale', `amount ${problem} (${state.spec!.currency})`);
+  const amount = toMinor(command.amount, state.scale);
+  if (amount <= 0n) reject('amount', 'positive', 'amount must be greater than 0');
+  const balance = state.collateral[side] - amount;
+  if (balance < 0n) reject('amount', 'heldCollateral', `withdrawing ${command.amount} is more than the ${fromMinor(state.collateral[side], state.scale)} ${state.spec!.currency} held`);
+  const data = { contractId: command.contractId, partyId: command.partyId, side, amount: fromMinor(amount, state.scale), currency: state.spec!.currency, balance: fromMinor(balance, state.scale), at: command.at };
+  return [{ type: 'CollateralWithdrawn', data }];
+}
+
+function markDefaulted(command: Extract<ContractCommand, { type: 'MarkDefaulted' }>, state: ContractState): ContractEvent[] {
+  if (state.status === 'NONE') reject('contractId', 'knownContract', `contract ${command.contractId} is not registered`);
+  // Closed out once (a redelivered close-out adds nothing); closed by both sides before: nothing to mark.
+  if (state.status !== 'OPEN') return [];
+  const defaulterSide = sideOf(state, command.defaulterPartyId);
+  return [
+    {
+      type: 'ContractDefaulted',
+      data: {
+        contractId: command.contractId,
+        defaultId: command.defaultId,
+        defaulterPartyId: command.defaulterPartyId,
+        defaulterSide,
+        collateralTaken: fromMinor(state.collateral[defaulterSide], state.scale),
+        closeOutPrice: command.closeOutPrice,
+        at: command.at,
+      },
+    },
+  ];
+}
+
 function moveCollateral(
   command: Extract<ContractCommand, { type: 'DepositCollateral' | 'WithdrawCollateral' }>,
   state: ContractState,
   direction: 'deposit' | 'withdraw',
 ): ContractEvent[] {
+  if (command.type === 'WithdrawCollateral') {
+    const survivor = withdrawAfterDefault(command, state);
+    if (survivor) return survivor;
+  }
+  refuseInDefault(state, command.contractId, command.type === 'WithdrawCollateral' ? command.sidesInDefault : []);
   requireOpen(state, command.contractId);
   const side = sideOf(state, command.partyId);
   const problem = amountProblem(command.amount, state.scale);
@@ -200,6 +275,7 @@ function moveCollateral(
 }
 
 function closeContract(command: Extract<ContractCommand, { type: 'CloseContract' }>, state: ContractState): ContractEvent[] {
+  refuseInDefault(state, command.contractId, command.sidesInDefault);
   requireOpen(state, command.contractId);
   const side = sideOf(state, command.partyId);
   positiveOrReject('closePrice', command.closePrice);

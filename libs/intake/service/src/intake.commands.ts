@@ -71,6 +71,15 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     return { defaulted: state.defaulted !== undefined, openCalls };
   };
 
+  /** The contract's parties that are in default at margin-monitor (SPEC §3.9: the contract is held for the close-out). */
+  const sidesInDefault = async (contractId: string): Promise<string[]> => {
+    const { state } = await foldStream(store, streamName('contract', contractId), contractDecider.evolve, contractDecider.initialState);
+    const parties = state.spec ? [state.spec.longPartyId, state.spec.shortPartyId] : [];
+    const defaulted: string[] = [];
+    for (const partyId of parties) if ((await marginStanding(partyId)).defaulted) defaulted.push(partyId);
+    return defaulted;
+  };
+
   const collateral = (type: 'DepositCollateral' | 'WithdrawCollateral', summary: string): CommandDefinition<CollateralDto> => ({
     type,
     service: SERVICE,
@@ -81,7 +90,8 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => {
       const margin = type === 'WithdrawCollateral' ? await marginStanding(p.partyId) : undefined;
-      const command = { type, contractId: p.contractId, partyId: p.partyId, amount: p.amount, at: ctx.receivedAt, ...(margin ? { margin } : {}) };
+      const inDefault = type === 'WithdrawCollateral' ? await sidesInDefault(p.contractId) : [];
+      const command = { type, contractId: p.contractId, partyId: p.partyId, amount: p.amount, at: ctx.receivedAt, ...(margin ? { margin } : {}), ...(inDefault.length > 0 ? { sidesInDefault: inDefault } : {}) };
       return decideCommand(store, streamName('contract', p.contractId), contractDecider, command, ctx, { contractId: p.contractId });
     },
   });
@@ -95,7 +105,8 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     key: (p) => p.contractId,
     auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => {
-      const command = { type: 'CloseContract' as const, contractId: p.contractId, partyId: p.partyId, closePrice: p.closePrice, at: ctx.receivedAt };
+      const inDefault = await sidesInDefault(p.contractId);
+      const command = { type: 'CloseContract' as const, contractId: p.contractId, partyId: p.partyId, closePrice: p.closePrice, at: ctx.receivedAt, ...(inDefault.length > 0 ? { sidesInDefault: inDefault } : {}) };
       return decideCommand(store, streamName('contract', p.contractId), contractDecider, command, ctx, { contractId: p.contractId });
     },
   };
@@ -105,7 +116,10 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     updateCredit,
     registerContract,
     collateral('DepositCollateral', 'Post collateral to one side of a contract (cures a margin call before its deadline).'),
-    collateral('WithdrawCollateral', "Take collateral back, never below the side's requirement, and not while the party has an open margin call or is in default."),
+    collateral(
+      'WithdrawCollateral',
+      "Take collateral back, never below the side's requirement, and not while the party has an open margin call or either side is in default; after a close-out the surviving side takes all of its own back.",
+    ),
     closeContract,
   ];
 }

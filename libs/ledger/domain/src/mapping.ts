@@ -58,6 +58,7 @@ export function legsFor(event: LedgerSourceEvent, books: BooksView): Leg[] {
     case 'CollateralRecorded': // margin's mirror of intake's CollateralDeposited / CollateralWithdrawn
     case 'BackstopCoverRecorded': // margin's mirror of settlement's MarginCoveredByBackstop
     case 'BackstopCoverReturned': // margin's mirror of settlement's MarginAdvanceRepaid
+    case 'ContractDefaulted': // intake's mirror of settlement's ContractClosedOut (the waterfall books the collateral)
     case 'PositionClosedOut': // margin's mirror of settlement's ContractClosedOut (booked from settlement's events)
     case 'MarkRecorded':
     case 'MarginCallIssued':

@@ -41,6 +41,7 @@ export const EVENT_EFFECTS: Readonly<Record<LedgerEventType, EventEffect>> = {
   CollateralWithdrawn: 'postings',
   ContractCloseRequested: 'none',
   ContractClosed: 'none',
+  ContractDefaulted: 'none',
   // premium-pricing
   QuoteIssued: 'none',
   QuoteBound: 'none',
