@@ -68,6 +68,12 @@ export type ContractCommand =
  */
 export interface MarginStanding {
   readonly defaulted: boolean;
+  /**
+   * The withdrawing side's mark-to-market on this contract at margin's accepted mark (decimal,
+   * rounded down): a loss is money the side owes, so collateral covers it before any withdrawal.
+   * Absent when no mark was accepted yet.
+   */
+  readonly markToMarket?: string;
   readonly openCalls: readonly { readonly callId: string; readonly status: string; readonly amount: string; readonly currency: string }[];
 }
 
@@ -255,13 +261,7 @@ function moveCollateral(
       reject('amount', 'noOpenMarginCall', `party ${command.partyId} has an open margin call: ${calls}; deposit to cure it before withdrawing`);
     }
   }
-  if (direction === 'withdraw' && balance < state.required[side]) {
-    reject(
-      'amount',
-      'aboveRequirement',
-      `withdrawing ${command.amount} would leave ${fromMinor(balance, state.scale)} ${state.spec!.currency}, below the ${side.toLowerCase()} side's requirement of ${fromMinor(state.required[side], state.scale)}`,
-    );
-  }
+  if (direction === 'withdraw') refuseBelowRequirement(command as Extract<ContractCommand, { type: 'WithdrawCollateral' }>, state, side, amount);
   const data = {
     contractId: command.contractId,
     partyId: command.partyId,
@@ -272,6 +272,27 @@ function moveCollateral(
     at: command.at,
   };
   return [direction === 'deposit' ? { type: 'CollateralDeposited', data } : { type: 'CollateralWithdrawn', data }];
+}
+
+/**
+ * SPEC §3 (issue 8 defect 8): collateral leaves only down to the current requirement after
+ * mark-to-market — an unrealised loss is owed, so it is covered first; an unrealised gain is not
+ * cash and frees nothing (the pool's side). available = collateral + min(0, MTM) − agreed IM.
+ */
+function refuseBelowRequirement(command: Extract<ContractCommand, { type: 'WithdrawCollateral' }>, state: ContractState, side: Side, amountMinor: bigint): void {
+  const mtmText = command.margin?.markToMarket;
+  const mtmMinor = mtmText !== undefined && amountProblem(mtmText.replace(/^-/, ''), state.scale) === undefined ? toMinor(mtmText, state.scale) : 0n;
+  const lossMinor = mtmMinor < 0n ? mtmMinor : 0n;
+  const current = state.collateral[side];
+  const availableMinor = current + lossMinor - state.required[side];
+  if (amountMinor <= availableMinor) return;
+  const currency = state.spec!.currency;
+  const f = (minor: bigint) => fromMinor(minor, state.scale);
+  reject(
+    'amount',
+    'aboveRequirement',
+    `at most ${f(availableMinor > 0n ? availableMinor : 0n)} ${currency} is available to withdraw: collateral ${f(current)}, mark-to-market ${f(lossMinor)}, the ${side.toLowerCase()} side's requirement ${f(state.required[side])}`,
+  );
 }
 
 function closeContract(command: Extract<ContractCommand, { type: 'CloseContract' }>, state: ContractState): ContractEvent[] {

@@ -55,3 +55,26 @@ describe('a contract in default (intake)', () => {
     expect(rules(spec.given(open).when({ type: 'CloseContract', contractId: 'c1', partyId: 'desk1', closePrice: '70000', at, ...inDefault }).rejection())).toEqual(['contractId:notDefaulted']);
   });
 });
+
+describe('withdrawals after mark-to-market (issue 8 defect 8)', () => {
+  const withIm: ContractEvent[] = [
+    { type: 'ContractRegistered', data: { ...perp, longInitialMargin: '1000', contractId: 'c1', at } },
+    { type: 'CollateralDeposited', data: { contractId: 'c1', partyId: 'desk1', side: 'LONG', amount: '5000', currency: 'USDC', balance: '5000.000000', at } },
+  ];
+  const withdraw = (amount: string, markToMarket?: string) => ({
+    type: 'WithdrawCollateral' as const, contractId: 'c1', partyId: 'desk1', amount, at,
+    margin: { defaulted: false, openCalls: [], ...(markToMarket !== undefined ? { markToMarket } : {}) },
+  });
+
+  it('collateral 5,000, MTM −3,000, agreed IM 1,000: 4,000 is refused naming the 1,000 available; 1,000 is paid', () => {
+    const r = spec.given(withIm).when(withdraw('4000', '-3000.000000')).rejection();
+    expect(rules(r)).toEqual(['amount:aboveRequirement']);
+    expect(r.violations[0].message).toMatch(/at most 1000.000000 USDC is available to withdraw: collateral 5000.000000, mark-to-market -3000.000000, the long side's requirement 1000.000000/);
+    expect(spec.given(withIm).when(withdraw('1000', '-3000.000000')).events()[0].data).toMatchObject({ balance: '4000.000000' });
+  });
+
+  it('an unrealised gain frees nothing beyond the agreed initial margin', () => {
+    expect(rules(spec.given(withIm).when(withdraw('4000.000001', '9000')).rejection())).toEqual(['amount:aboveRequirement']);
+    expect(spec.given(withIm).when(withdraw('4000', '9000')).events()[0].data).toMatchObject({ balance: '1000.000000' });
+  });
+});
