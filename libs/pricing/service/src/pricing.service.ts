@@ -123,6 +123,16 @@ export class PricingService {
     return defaulted;
   }
 
+  /** The earliest instant one of `partyIds` went into default at margin-monitor, or +∞. */
+  async defaultInstantMs(partyIds: readonly string[]): Promise<number> {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const partyId of partyIds) {
+      const { state } = await foldStream(this.runtime.store, marginStream(partyId), evolveAccount, EMPTY_ACCOUNT);
+      if (state.defaulted !== undefined) earliest = Math.min(earliest, ms(state.defaulted.at));
+    }
+    return earliest;
+  }
+
   async partyExists(partyId: string): Promise<boolean> {
     const { state } = await loadState(this.runtime.store, streamName('party', partyId), partyDecider);
     return state.exists;
@@ -246,9 +256,12 @@ export class PricingService {
     const stream = coverageStream(coverageId);
     const nowMs = ms(nowIso);
     const tried = new Set<number>();
+    let billToMs: number | undefined;
     for (let step = 0; step < PRICING_LIMITS.periodsPerPassMax + 3; step++) {
       const { state } = await this.coverages.load(stream);
-      const action = nextPremiumAction(state, nowMs, tried);
+      // SPEC §3.9: no premium accrues from a default on: periods are billed up to the default instant only.
+      billToMs ??= Math.min(nowMs, state.bound ? await this.defaultInstantMs([state.bound.protectedPartyId, state.bound.counterpartyId]) : Number.POSITIVE_INFINITY);
+      const action = nextPremiumAction(state, billToMs, tried);
       const cause = (what: string): Causation => ({ causationId: `${what}:${coverageId}`, correlationId: `coverage:${coverageId}`, occurredAt: nowIso });
       switch (action.kind) {
         case 'none':
