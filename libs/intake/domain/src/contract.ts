@@ -56,7 +56,7 @@ export interface ContractDefaultedData {
 
 export type ContractCommand =
   | { type: 'RegisterContract'; contractId: string; spec: ContractSpec; longParty?: PartyFacts; shortParty?: PartyFacts; at: string }
-  | { type: 'DepositCollateral'; contractId: string; partyId: string; amount: string; at: string }
+  | { type: 'DepositCollateral'; contractId: string; partyId: string; amount: string; at: string; sidesInDefault?: readonly string[] }
   | { type: 'WithdrawCollateral'; contractId: string; partyId: string; amount: string; at: string; margin?: MarginStanding; sidesInDefault?: readonly string[] }
   | { type: 'CloseContract'; contractId: string; partyId: string; closePrice: string; at: string; sidesInDefault?: readonly string[] }
   | { type: 'MarkDefaulted'; contractId: string; defaultId: string; defaulterPartyId: string; closeOutPrice: string; at: string };
@@ -244,7 +244,8 @@ function moveCollateral(
     const survivor = withdrawAfterDefault(command, state);
     if (survivor) return survivor;
   }
-  refuseInDefault(state, command.contractId, command.type === 'WithdrawCollateral' ? command.sidesInDefault : []);
+  // A deposit too: the close-out reads the book at the default; money arriving after it would be outside the waterfall.
+  refuseInDefault(state, command.contractId, command.sidesInDefault);
   requireOpen(state, command.contractId);
   const side = sideOf(state, command.partyId);
   const problem = amountProblem(command.amount, state.scale);

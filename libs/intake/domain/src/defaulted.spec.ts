@@ -53,6 +53,7 @@ describe('a contract in default (intake)', () => {
     const inDefault = { sidesInDefault: ['cp1'] };
     expect(rules(spec.given(open).when({ type: 'WithdrawCollateral', contractId: 'c1', partyId: 'desk1', amount: '1', at, ...inDefault }).rejection())).toEqual(['contractId:notDefaulted']);
     expect(rules(spec.given(open).when({ type: 'CloseContract', contractId: 'c1', partyId: 'desk1', closePrice: '70000', at, ...inDefault }).rejection())).toEqual(['contractId:notDefaulted']);
+    expect(rules(spec.given(open).when({ type: 'DepositCollateral', contractId: 'c1', partyId: 'cp1', amount: '1', at, ...inDefault }).rejection())).toEqual(['contractId:notDefaulted']);
   });
 });
 

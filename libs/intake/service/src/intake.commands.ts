@@ -112,7 +112,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
       const standing = type === 'WithdrawCollateral' ? await marginStanding(p.partyId) : undefined;
       const mtm = type === 'WithdrawCollateral' ? await markToMarketOf(p.contractId, p.partyId) : undefined;
       const margin = standing ? { ...standing, ...(mtm !== undefined ? { markToMarket: mtm } : {}) } : undefined;
-      const inDefault = type === 'WithdrawCollateral' ? await sidesInDefault(p.contractId) : [];
+      const inDefault = await sidesInDefault(p.contractId);
       const command = { type, contractId: p.contractId, partyId: p.partyId, amount: p.amount, at: ctx.receivedAt, ...(margin ? { margin } : {}), ...(inDefault.length > 0 ? { sidesInDefault: inDefault } : {}) };
       return decideCommand(store, streamName('contract', p.contractId), contractDecider, command, ctx, { contractId: p.contractId });
     },
