@@ -218,7 +218,7 @@ describe('default-settlement over HTTP (real app, store file)', () => {
     // intake's fact as settlement's book reads it (how intake accepts contracts is not this test's subject).
     await upstream('contract-c3', 'ContractRegistered', {
       contractId: 'c3', kind: 'PERPETUAL', underlying: 'BTC-USD', size: '2', entryPrice: '60000', currency: 'USDC',
-      longPartyId: 'cp3', shortPartyId: 'desk3', at: app.clock.now().toISOString(),
+      longPartyId: 'cp3', shortPartyId: 'desk3', longInitialMargin: '1000', shortInitialMargin: '1000', at: app.clock.now().toISOString(),
     });
     // The accepted mark lags a crash at 78 000; the operator can liquidate at 30 000.
     await upstream('margin-cp3', 'DefaultTriggered', {
