@@ -75,6 +75,14 @@ export class Runtime {
   private readonly running: { stop(): Promise<void> }[] = [];
   private readonly subscriptions: SubscriptionHandle[] = [];
   private started = false;
+  /** SIGTERM received: new HTTP work is refused (503) and readiness fails while in-flight work finishes. */
+  private draining = false;
+  private inFlight = 0;
+  private readonly idleWaiters: (() => void)[] = [];
+  /** Kafka consumer groups (group → topics) not yet caught up since start: readiness fails until they are. */
+  private readonly catchingUp = new Map<string, readonly string[]>();
+  /** Store-fed subscriptions must reach the store head seen at start before the process is ready. */
+  private headAtStart = 0n;
 
   constructor(
     readonly config: RuntimeConfig,
@@ -152,8 +160,42 @@ export class Runtime {
     await this.bus.publish(this.topics.of(TOPICS.replies), [encodeEnvelope(envelope)]);
   }
 
+  /**
+   * Graceful shutdown, step one (SIGTERM): stop taking new work. HTTP commands answer 503 from now
+   * on and readiness fails, so the Service stops routing here while in-flight work completes.
+   */
+  beginDrain(): void {
+    this.draining = true;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /**
+   * Registers one unit of HTTP work (a command, an input batch); returns its release, or undefined
+   * when draining (the caller answers 503). stop() waits for every release before closing the store.
+   */
+  beginWork(): (() => void) | undefined {
+    if (this.draining) return undefined;
+    this.inFlight += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inFlight -= 1;
+      if (this.inFlight === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+    };
+  }
+
+  private async idle(timeoutMs: number): Promise<void> {
+    if (this.inFlight === 0) return;
+    await Promise.race([new Promise<void>((resolve) => this.idleWaiters.push(resolve)), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    if (this.inFlight > 0) this.logger.warn('shutdown: HTTP work still in flight after the drain timeout', { inFlight: this.inFlight });
+  }
+
   async start(): Promise<void> {
-    this.started = true;
+    this.headAtStart = await storeHead(this.store);
     await this.bus.ensureTopics(this.topics.all());
     for (const service of this.config.services) await this.startCommandConsumer(service);
     for (const consumer of this.consumers) await this.startConsumer(consumer);
@@ -172,6 +214,7 @@ export class Runtime {
       timer.unref();
       this.timers.push(timer);
     }
+    this.started = true;
     this.logger.info('runtime started', {
       mode: this.config.mode,
       store: `${this.store.kind} (${this.store.location})`,
@@ -206,6 +249,7 @@ export class Runtime {
       // A redelivered command gets its reply again: the client may have missed the first one.
       onDuplicate: (envelope, stored) => this.publishReply(envelope, JSON.parse(stored) as CommandReply),
     });
+    this.catchingUp.set(this.topics.group(`${service}.commands`), [this.topics.of(COMMAND_TOPICS[service])]);
     this.running.push(handle);
   }
 
@@ -242,6 +286,7 @@ export class Runtime {
         if (types.has(envelope.type)) await definition.handle(envelope);
       },
     });
+    this.catchingUp.set(this.topics.group(groupId), definition.topics.map((t) => this.topics.of(t)));
     this.running.push(handle);
   }
 
@@ -258,7 +303,10 @@ export class Runtime {
     } catch (err) {
       checks.store = `unavailable: ${(err as Error).message}`;
     }
-    checks.started = this.started ? 'ok' : 'starting';
+    // HTTP is bound before the consumer groups join (a slow rebalance must not fail liveness); until
+    // they have joined and caught up, the process is alive but not ready.
+    checks.started = this.draining ? 'draining (shutting down)' : this.started ? 'ok' : 'starting (joining consumer groups)';
+    if (this.started) await this.checkCaughtUp(checks);
     for (const s of this.subscriptions) {
       const error = s.lastError();
       if (error) checks[`subscription:${s.name}`] = `retrying: ${(error as Error).message}`;
@@ -266,13 +314,50 @@ export class Runtime {
     return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
   }
 
-  async stop(): Promise<void> {
+  /** Once every group had no lag (and every store subscription reached the head seen at start), readiness stops checking: later lag is a metric, not a reason to take the pod out. */
+  private async checkCaughtUp(checks: Record<string, string>): Promise<void> {
+    for (const [group, topics] of [...this.catchingUp]) {
+      try {
+        const lag = this.bus.consumerLag ? await this.bus.consumerLag(group, topics) : 0;
+        if (lag === 0) this.catchingUp.delete(group);
+        else checks[`consumer:${group}`] = `catching up (lag ${lag})`;
+      } catch (err) {
+        checks[`consumer:${group}`] = `lag unknown: ${(err as Error).message}`;
+      }
+    }
+    for (const s of this.subscriptions) {
+      if (s.position() < this.headAtStart) checks[`subscription:${s.name}`] = `catching up (at ${s.position()} of ${this.headAtStart})`;
+    }
+  }
+
+  /**
+   * Graceful shutdown: refuse new work, stop the tickers, stop the consumers (each finishes the
+   * message in hand and commits its offset before leaving the group), wait for in-flight HTTP
+   * commands, let the publisher put every event appended so far on the bus, then close bus and store.
+   */
+  async stop(drainTimeoutMs = 10_000): Promise<void> {
+    this.draining = true;
     this.timers.splice(0).forEach((t) => clearInterval(t));
     await this.ticking;
+    for (const r of this.running.splice(0)) await r.stop().catch((err: Error) => this.logger.warn('consumer did not stop cleanly', { error: err.message }));
+    await this.idle(drainTimeoutMs);
+    const head = await storeHead(this.store).catch(() => 0n);
+    for (const s of this.subscriptions) {
+      await s.waitFor(head, drainTimeoutMs).catch(() => this.logger.warn('shutdown: subscription not caught up; it resumes from its checkpoint at the next start', { subscription: s.name }));
+    }
     for (const s of this.subscriptions.splice(0)) await s.stop();
-    for (const r of this.running.splice(0)) await r.stop().catch(() => undefined);
     await this.bus.close();
     await this.store.close();
     this.logger.info('runtime stopped');
+  }
+}
+
+/** Global position of the last event in the store (0 when empty). */
+async function storeHead(store: EventStore): Promise<bigint> {
+  let after = 0n;
+  for (;;) {
+    const page = await store.readAll({ after, maxCount: 4_096 });
+    if (page.length === 0) return after;
+    after = page[page.length - 1].position;
   }
 }

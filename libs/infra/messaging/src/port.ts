@@ -41,6 +41,11 @@ export interface MessageBus {
   publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<ConsumerHandle>;
   close(): Promise<void>;
+  /**
+   * Messages on `topics` not yet committed by `groupId` (sum over partitions; a partition with no
+   * committed offset counts from its low watermark). Optional: buses without consumer groups omit it.
+   */
+  consumerLag?(groupId: string, topics: readonly string[]): Promise<number>;
 }
 
 export const BUS_LIMITS = {

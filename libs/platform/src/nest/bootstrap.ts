@@ -12,6 +12,15 @@ import { TestClockController } from './test-clock.controller';
 
 const SHUTDOWN_TIMEOUT_MS = 20_000;
 
+/** BACKSTOP_SHUTDOWN_DELAY_MS: after SIGTERM, fail readiness this long before draining (endpoints propagate). */
+function shutdownDelayMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.BACKSTOP_SHUTDOWN_DELAY_MS?.trim();
+  if (!raw) return 0;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 0 || ms >= SHUTDOWN_TIMEOUT_MS) throw new RangeError(`BACKSTOP_SHUTDOWN_DELAY_MS must be an integer 0..${SHUTDOWN_TIMEOUT_MS - 1}, got "${raw}"`);
+  return ms;
+}
+
 export interface BackstopApp {
   readonly app: INestApplication;
   readonly runtime: Runtime;
@@ -54,10 +63,18 @@ export async function bootstrapBackstop(options: BootstrapOptions): Promise<Back
   );
   SwaggerModule.setup('docs', app, document);
   await app.init();
-  await runtime.start();
+  // Bind HTTP first: liveness answers while the consumer groups join (a slow rebalance must not get
+  // the pod killed); /health/ready stays 503 until they have joined and caught up.
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
+  runtime.logger.info(`HTTP bound to ${url}; not ready until the consumers have joined and caught up`);
+  try {
+    await runtime.start();
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   return { app, runtime, url, close: () => app.close() };
 }
 
@@ -76,6 +93,7 @@ function nestLogger(logger: Logger): LoggerService {
 export async function runMain(options: BootstrapOptions): Promise<void> {
   let tracing: TracingHandle | undefined;
   try {
+    const delayMs = shutdownDelayMs();
     tracing = startTracing({ serviceName: options.services.length === 1 ? `backstop-${options.services[0]}` : 'backstop' });
     const started = await bootstrapBackstop(options);
     const { runtime } = started;
@@ -101,10 +119,11 @@ export async function runMain(options: BootstrapOptions): Promise<void> {
     const shutdown = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      runtime.logger.info('shutting down', { signal });
+      runtime.logger.info('shutting down: no new work; finishing in-flight messages', { signal, delayMs });
       setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
-      started
-        .close()
+      runtime.beginDrain();
+      new Promise((r) => setTimeout(r, delayMs))
+        .then(() => started.close())
         .then(() => tracing?.shutdown())
         .then(
           () => process.exit(0),

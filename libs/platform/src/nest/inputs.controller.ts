@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
+import { Body, Controller, HttpCode, Inject, Post, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { plainToInstance } from 'class-transformer';
@@ -56,10 +56,19 @@ export class InputsController {
       res.status(400);
       return { status: 'REJECTED', violations };
     }
-    await this.runtime.bus.publish(
-      this.runtime.topics.of(topic),
-      items.map((item) => encodeEnvelope(item as Parameters<typeof encodeEnvelope>[0])),
-    );
+    const release = this.runtime.beginWork();
+    if (!release) {
+      res.setHeader('Retry-After', '1');
+      throw new ServiceUnavailableException('this instance is shutting down; send the batch again to another instance');
+    }
+    try {
+      await this.runtime.bus.publish(
+        this.runtime.topics.of(topic),
+        items.map((item) => encodeEnvelope(item as Parameters<typeof encodeEnvelope>[0])),
+      );
+    } finally {
+      release();
+    }
     return { status: 'PUBLISHED', topic: this.runtime.topics.of(topic), count: items.length };
   }
 }
