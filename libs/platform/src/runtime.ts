@@ -17,6 +17,7 @@ import { TokenRegistry, tokensFromEnv } from './auth';
 import { CommandBus, CommandReply } from './commands';
 import { RuntimeConfig, ServiceName } from './config';
 import { withFaultInjection } from './fault-injection';
+import { OperatorGauges, startOperatorGauges, withStoreMetrics } from './operator-metrics';
 import { startEventPublisher } from './publisher';
 import { eventEnvelope, ownerOf } from './streams';
 
@@ -83,6 +84,9 @@ export class Runtime {
   private readonly catchingUp = new Map<string, readonly string[]>();
   /** Store-fed subscriptions must reach the store head seen at start before the process is ready. */
   private headAtStart = 0n;
+  /** Every Kafka consumer group of this process and its topics (the lag gauge). */
+  private readonly groups = new Map<string, readonly string[]>();
+  private operatorGauges?: OperatorGauges;
 
   constructor(
     readonly config: RuntimeConfig,
@@ -97,16 +101,22 @@ export class Runtime {
     this.auth = new TokenRegistry(principals);
     this.authGenerated = generated;
     this.commands = new CommandBus(store, logger.child({ component: 'commands' }), metrics, () => clock.now());
+    metrics.sampledGauge('backstop_consumer_lag', 'Messages not yet consumed and committed, by consumer group (read from the broker at scrape time)', ['group'], async () => {
+      const lag = this.bus.consumerLag?.bind(this.bus);
+      if (!lag) return [];
+      return Promise.all([...this.groups].map(async ([group, topics]) => ({ labels: { group }, value: await lag(group, topics) })));
+    });
   }
 
   static create(config: RuntimeConfig, overrides: { clock?: Clock; logger?: Logger; bus?: MessageBus; store?: EventStore } = {}): Runtime {
     const logger = overrides.logger ?? createLogger({ services: config.services.join(',') });
     const clock = overrides.clock ?? systemClock;
-    const store = withFaultInjection(
+    const metrics = new MetricsRegistry();
+    const store = withStoreMetrics(withFaultInjection(
       overrides.store ?? openEventStore({ connectionString: config.eventStoreConnectionString, postgresUrl: config.postgresUrl, postgresSchema: config.postgresSchema, dataFile: config.dataFile }, clock),
       process.env.BACKSTOP_FAULT_KILL_AFTER,
       (message) => logger.warn(message),
-    );
+    ), metrics);
     const bus =
       overrides.bus ??
       (config.mode === 'distributed'
@@ -117,7 +127,7 @@ export class Runtime {
             log: (level, message, extra) => logger[level](message, extra),
           })
         : new InProcessBus());
-    return new Runtime(config, store, bus, logger, new MetricsRegistry(), clock);
+    return new Runtime(config, store, bus, logger, metrics, clock);
   }
 
   registerConsumer(definition: ConsumerDefinition): void {
@@ -209,6 +219,7 @@ export class Runtime {
         metrics: this.metrics,
       }),
     );
+    this.operatorGauges = startOperatorGauges(this.store, this.metrics, this.logger.child({ component: 'metrics' }));
     for (const ticker of this.tickers) {
       const timer = setInterval(() => void this.tickOne(ticker), Math.max(ticker.everyMs, 100));
       timer.unref();
@@ -250,6 +261,7 @@ export class Runtime {
       onDuplicate: (envelope, stored) => this.publishReply(envelope, JSON.parse(stored) as CommandReply),
     });
     this.catchingUp.set(this.topics.group(`${service}.commands`), [this.topics.of(COMMAND_TOPICS[service])]);
+    this.groups.set(this.topics.group(`${service}.commands`), [this.topics.of(COMMAND_TOPICS[service])]);
     this.running.push(handle);
   }
 
@@ -287,6 +299,7 @@ export class Runtime {
       },
     });
     this.catchingUp.set(this.topics.group(groupId), definition.topics.map((t) => this.topics.of(t)));
+    this.groups.set(this.topics.group(groupId), definition.topics.map((t) => this.topics.of(t)));
     this.running.push(handle);
   }
 
@@ -346,6 +359,7 @@ export class Runtime {
       await s.waitFor(head, drainTimeoutMs).catch(() => this.logger.warn('shutdown: subscription not caught up; it resumes from its checkpoint at the next start', { subscription: s.name }));
     }
     for (const s of this.subscriptions.splice(0)) await s.stop();
+    this.operatorGauges?.stop();
     await this.bus.close();
     await this.store.close();
     this.logger.info('runtime stopped');
