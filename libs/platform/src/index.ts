@@ -13,3 +13,4 @@ export * from './testing';
 export * from './auth';
 export * from './nest/roles.guard';
 export * from './inputs';
+export * from './jwt';

@@ -14,6 +14,7 @@ import {
 } from '@backstop/messaging';
 import { currentTraceCarrier, Logger, MetricsRegistry, createLogger } from '@backstop/telemetry';
 import { TokenRegistry, tokensFromEnv } from './auth';
+import { BearerAuthenticator, jwtConfigFromEnv, JwtVerifier } from './jwt';
 import { CommandBus, CommandReply } from './commands';
 import { RuntimeConfig, ServiceName } from './config';
 import { withFaultInjection } from './fault-injection';
@@ -69,6 +70,8 @@ export class Runtime {
   /** Bearer tokens and their roles (BACKSTOP_TOKENS, or generated dev tokens). */
   readonly auth: TokenRegistry;
   readonly authGenerated: boolean;
+  /** HTTP bearer authentication: the static tokens, then JWTs when BACKSTOP_JWT_* configure them. */
+  readonly authenticator: BearerAuthenticator;
   private readonly consumers: ConsumerDefinition[] = [];
   private readonly tickers: TickerDefinition[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -97,9 +100,15 @@ export class Runtime {
     readonly clock: Clock,
   ) {
     this.topics = new TopicNames(config.topicPrefix);
-    const { principals, generated } = tokensFromEnv();
+    const jwt = jwtConfigFromEnv();
+    // With an identity provider configured, no dev tokens are generated (and logged): only
+    // BACKSTOP_TOKENS, if given, stays beside the JWTs (e.g. for a break-glass operator).
+    const { principals, generated } = jwt && !process.env.BACKSTOP_TOKENS?.trim() ? { principals: [], generated: false } : tokensFromEnv();
     this.auth = new TokenRegistry(principals);
     this.authGenerated = generated;
+    this.authenticator = new BearerAuthenticator(this.auth, jwt ? new JwtVerifier(jwt) : undefined, (reason) =>
+      logger.warn('bearer JWT refused', { reason }),
+    );
     this.commands = new CommandBus(store, logger.child({ component: 'commands' }), metrics, () => clock.now());
     metrics.sampledGauge('backstop_consumer_lag', 'Messages not yet consumed and committed, by consumer group (read from the broker at scrape time)', ['group'], async () => {
       const lag = this.bus.consumerLag?.bind(this.bus);

@@ -30,7 +30,7 @@ export class CommandsController {
   @ApiResponse({ status: 503, description: 'the instance is shutting down: nothing was written; retry the same command' })
   @ApiResponse({ status: 403, description: 'REJECTED: field authorization, rule commandRole or ownParty' })
   async submit(@Body() body: unknown, @Headers('authorization') authorization: string | undefined, @Res({ passthrough: true }) res: Response): Promise<unknown> {
-    const principal = this.runtime.auth.authenticate(authorization);
+    const principal = await this.runtime.authenticator.authenticate(authorization);
     if (!principal) throw new UnauthorizedException('a bearer token is required (Authorization: Bearer <token>)');
     const dto = plainToInstance(EnvelopeDto, body);
     const violations = typeof body === 'object' && body !== null ? flattenValidationErrors(validateSync(dto as object)) : [{ field: '(body)', rule: 'isObject', message: 'body must be a JSON envelope object' }];
