@@ -133,7 +133,11 @@ export class Runtime {
             brokers: config.kafkaBrokers ?? [],
             clientId: `backstop-${config.services.join('-')}`,
             partitions: config.kafkaPartitions,
-            log: (level, message, extra) => logger[level](message, extra),
+            // kafkajs's own fields (timestamp, logger, broker, ...) go under `kafka`, never over the record's own.
+            log: (level, message, extra) => {
+              const { timestamp: _timestamp, logger: _logger, ...kafka } = (extra ?? {}) as Record<string, unknown>;
+              logger[level](message, Object.keys(kafka).length > 0 ? { component: 'kafkajs', kafka } : { component: 'kafkajs' });
+            },
           })
         : new InProcessBus());
     return new Runtime(config, store, bus, logger, metrics, clock);
