@@ -14,3 +14,4 @@ export * from './auth';
 export * from './nest/roles.guard';
 export * from './inputs';
 export * from './jwt';
+export * from './schemas';

@@ -7,6 +7,7 @@ import { Clock, ManualClock } from '@backstop/kernel';
 import { Logger, startTracing, TracingHandle } from '@backstop/telemetry';
 import { configFromEnv, RuntimeConfig, ServiceName } from '../config';
 import { Runtime } from '../runtime';
+import { documentCommands } from './openapi';
 import { PlatformModule } from './platform.module';
 import { TestClockController } from './test-clock.controller';
 
@@ -61,6 +62,7 @@ export async function bootstrapBackstop(options: BootstrapOptions): Promise<Back
       .addBearerAuth()
       .build(),
   );
+  documentCommands(document, runtime.commands.definitionsFor());
   SwaggerModule.setup('docs', app, document);
   await app.init();
   // Bind HTTP first: liveness answers while the consumer groups join (a slow rebalance must not get
