@@ -29,7 +29,13 @@ export class CommandsController {
   @ApiResponse({ status: 401, description: 'no or unknown bearer token' })
   @ApiResponse({ status: 503, description: 'the instance is shutting down: nothing was written; retry the same command' })
   @ApiResponse({ status: 403, description: 'REJECTED: field authorization, rule commandRole or ownParty' })
-  async submit(@Body() body: unknown, @Headers('authorization') authorization: string | undefined, @Res({ passthrough: true }) res: Response): Promise<unknown> {
+  async submit(
+    @Body() body: unknown,
+    @Headers('authorization') authorization: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @Headers('traceparent') traceparent?: string,
+    @Headers('tracestate') tracestate?: string,
+  ): Promise<unknown> {
     const principal = await this.runtime.authenticator.authenticate(authorization);
     if (!principal) throw new UnauthorizedException('a bearer token is required (Authorization: Bearer <token>)');
     const dto = plainToInstance(EnvelopeDto, body);
@@ -37,6 +43,11 @@ export class CommandsController {
     if (violations.length > 0) {
       res.status(400);
       return { status: 'REJECTED', violations };
+    }
+    // W3C trace context from the HTTP headers when the envelope carries none (the envelope's wins: it is the message's own).
+    if (!dto.traceparent && traceparent && /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent)) {
+      dto.traceparent = traceparent;
+      if (tracestate && tracestate.length <= 512) dto.tracestate = tracestate;
     }
     const envelope = dto as unknown as Parameters<Runtime['commands']['execute']>[0];
     // Shutting down: refuse before anything is written, so the client retries elsewhere with the same id.
