@@ -44,7 +44,12 @@ function canConnect(port) {
 
 /** A Kafka cluster id: 16 random bytes, base64url without padding (what `kafka-storage random-uuid` prints). */
 function clusterId() {
-  return randomBytes(16).toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  // Kafka's ids are URL-safe base64 of 16 random bytes; one that starts with '-' is read by the
+  // storage tool's argument parser as an option (1 start in 64 failed that way), so redraw it.
+  for (;;) {
+    const id = randomBytes(16).toString('base64').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 async function waitUntilReady(brokers, deadlineMs, isAlive) {

@@ -133,11 +133,21 @@ export class CommandBus {
     // One span per command, continuing the sender's trace; the events it writes name it as their parent.
     return inSpan(`command ${envelope.type}`, principal ? SpanKind.SERVER : SpanKind.CONSUMER, envelope, attributes, async (span) => {
       const started = process.hrtime.bigint();
-      const reply = await this.executeInner(envelope, principal);
-      this.metrics.counter('backstop_commands_total', 'Commands handled, by type and status').inc({ type: envelope.type, status: reply.status });
-      this.metrics
-        .histogram('backstop_command_seconds', 'Command handling time')
-        .observe(Number(process.hrtime.bigint() - started) / 1e9, { type: envelope.type });
+      // The type label comes from caller input: only registered types name a series, anything else is
+      // "unknown", so junk types cannot create series or push real commands out of their histograms.
+      const type = this.definitions.has(envelope.type) ? envelope.type : 'unknown';
+      const count = (status: string) => {
+        this.metrics.counter('backstop_commands_total', 'Commands handled, by type and status (ACCEPTED, REJECTED, FAILED: an error, retried or dead-lettered)', ['type', 'status']).inc({ type, status });
+        this.metrics.histogram('backstop_command_seconds', 'Command handling time', undefined, ['type', 'status']).observe(Number(process.hrtime.bigint() - started) / 1e9, { type, status });
+      };
+      let reply: CommandReply;
+      try {
+        reply = await this.executeInner(envelope, principal);
+      } catch (err) {
+        count('FAILED');
+        throw err;
+      }
+      count(reply.status);
       span.setAttribute('backstop.command.status', reply.status);
       if (reply.violations) span.setAttribute('backstop.command.violations', reply.violations.map((v) => `${v.field}:${v.rule}`).join(','));
       return reply;

@@ -13,3 +13,5 @@ export * from './testing';
 export * from './auth';
 export * from './nest/roles.guard';
 export * from './inputs';
+export * from './jwt';
+export * from './schemas';

@@ -16,9 +16,11 @@ import {
 } from '@backstop/messaging';
 import { currentTraceCarrier, Logger, MetricsRegistry, createLogger } from '@backstop/telemetry';
 import { TokenRegistry, tokensFromEnv } from './auth';
+import { BearerAuthenticator, jwtConfigFromEnv, JwtVerifier } from './jwt';
 import { CommandBus, CommandReply } from './commands';
 import { RuntimeConfig, ServiceName } from './config';
 import { withFaultInjection } from './fault-injection';
+import { OperatorGauges, startOperatorGauges, withStoreMetrics } from './operator-metrics';
 import { startEventPublisher } from './publisher';
 import { eventEnvelope, ownerOf } from './streams';
 import { deterministicUuid } from './ids';
@@ -89,6 +91,8 @@ export class Runtime {
   /** Bearer tokens and their roles (BACKSTOP_TOKENS, or generated dev tokens). */
   readonly auth: TokenRegistry;
   readonly authGenerated: boolean;
+  /** HTTP bearer authentication: the static tokens, then JWTs when BACKSTOP_JWT_* configure them. */
+  readonly authenticator: BearerAuthenticator;
   private readonly consumers: ConsumerDefinition[] = [];
   private readonly tickers: TickerDefinition[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -96,11 +100,17 @@ export class Runtime {
   private readonly running: { stop(): Promise<void> }[] = [];
   private readonly subscriptions: SubscriptionHandle[] = [];
   private started = false;
-  /**
-   * starting: HTTP is bound (liveness answers) while consumers join their groups and store-fed
-   * subscriptions catch up; running: ready; stopping: SIGTERM received, no new work is taken.
-   */
-  private phase: 'created' | 'starting' | 'running' | 'stopping' = 'created';
+  /** SIGTERM received: new HTTP work is refused (503) and readiness fails while in-flight work finishes. */
+  private draining = false;
+  private inFlight = 0;
+  private readonly idleWaiters: (() => void)[] = [];
+  /** Kafka consumer groups (group → topics) not yet caught up since start: readiness fails until they are. */
+  private readonly catchingUp = new Map<string, readonly string[]>();
+  /** Store-fed subscriptions must reach the store head seen at start before the process is ready. */
+  private headAtStart = 0n;
+  /** Every Kafka consumer group of this process and its topics (the lag gauge). */
+  private readonly groups = new Map<string, readonly string[]>();
+  private operatorGauges?: OperatorGauges;
 
   constructor(
     readonly config: RuntimeConfig,
@@ -111,21 +121,32 @@ export class Runtime {
     readonly clock: Clock,
   ) {
     this.topics = new TopicNames(config.topicPrefix);
-    const { principals, generated } = tokensFromEnv();
+    const jwt = jwtConfigFromEnv();
+    // With an identity provider configured, no dev tokens are generated (and logged): only
+    // BACKSTOP_TOKENS, if given, stays beside the JWTs (e.g. for a break-glass operator).
+    const { principals, generated } = jwt && !process.env.BACKSTOP_TOKENS?.trim() ? { principals: [], generated: false } : tokensFromEnv();
     this.auth = new TokenRegistry(principals);
     this.authGenerated = generated;
+    this.authenticator = new BearerAuthenticator(this.auth, jwt ? new JwtVerifier(jwt) : undefined, (reason) =>
+      logger.warn('bearer JWT refused', { reason }),
+    );
     this.commands = new CommandBus(store, logger.child({ component: 'commands' }), metrics, () => clock.now());
+    metrics.sampledGauge('backstop_consumer_lag', 'Messages not yet consumed and committed, by consumer group (read from the broker at scrape time)', ['group'], async () => {
+      const lag = this.bus.consumerLag?.bind(this.bus);
+      if (!lag) return [];
+      return Promise.all([...this.groups].map(async ([group, topics]) => ({ labels: { group }, value: await lag(group, topics) })));
+    });
   }
 
   static create(config: RuntimeConfig, overrides: { clock?: Clock; logger?: Logger; bus?: MessageBus; store?: EventStore } = {}): Runtime {
     const logger = overrides.logger ?? createLogger({ services: config.services.join(',') });
     const clock = overrides.clock ?? systemClock;
-    const store = withFaultInjection(
+    const metrics = new MetricsRegistry();
+    const store = withStoreMetrics(withFaultInjection(
       overrides.store ?? openEventStore({ connectionString: config.eventStoreConnectionString, postgresUrl: config.postgresUrl, postgresSchema: config.postgresSchema, dataFile: config.dataFile }, clock),
       process.env.BACKSTOP_FAULT_KILL_AFTER,
       (message) => logger.warn(message),
-    );
-    const metrics = new MetricsRegistry();
+    ), metrics);
     const undecodable = metrics.counter('backstop_kafka_undecodable_batches_total', 'Kafka batches a consumer could not decode, dead-lettered with their raw bytes');
     const crashes = metrics.counter('backstop_kafka_consumer_crashes_total', 'Kafka consumer crashes (each restarts; readiness fails until it rejoins)');
     const kafka = config.kafka;
@@ -143,7 +164,11 @@ export class Runtime {
             sasl: kafka?.sasl,
             onUndecodable: (batch) => undecodable.inc({ topic: batch.topic, codec: batch.codec, consumer_group: batch.groupId }),
             onConsumerCrash: (groupId) => crashes.inc({ consumer_group: groupId }),
-            log: (level, message, extra) => logger[level](message, extra),
+            // kafkajs's own fields (timestamp, logger, broker, ...) go under `kafka`, never over the record's own.
+            log: (level, message, extra) => {
+              const { timestamp: _timestamp, logger: _logger, ...fields } = (extra ?? {}) as Record<string, unknown>;
+              logger[level](message, Object.keys(fields).length > 0 ? { component: 'kafkajs', kafka: fields } : { component: 'kafkajs' });
+            },
           })
         : new InProcessBus());
     return new Runtime(config, store, bus, logger, metrics, clock);
@@ -189,16 +214,6 @@ export class Runtime {
     await this.bus.publish(this.topics.of(TOPICS.replies), [encodeEnvelope(envelope)]);
   }
 
-  /** False while starting or stopping: HTTP refuses new /v1 work with 503 then (see bootstrap). */
-  get acceptingWork(): boolean {
-    return this.phase === 'running';
-  }
-
-  /** SIGTERM: report not ready and refuse new work at once; stop() then drains and closes. */
-  beginShutdown(): void {
-    this.phase = 'stopping';
-  }
-
   /**
    * Takes input envelopes (MarkPrice, CreditScore) and resolves once they are durable: appended to
    * the store's inbox in the single-process mode, acknowledged by the broker (acks=all) on Kafka.
@@ -225,9 +240,50 @@ export class Runtime {
     }
   }
 
+  /**
+   * Graceful shutdown, step one (SIGTERM): stop taking new work. HTTP commands answer 503 from now
+   * on and readiness fails, so the Service stops routing here while in-flight work completes.
+   */
+  beginDrain(): void {
+    this.draining = true;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /**
+   * False while starting (consumers joining; their topics may not exist yet): HTTP refuses /v1 with
+   * 503 then (see bootstrap). Draining is refused per unit of work instead (beginWork).
+   */
+  get acceptingWork(): boolean {
+    return this.started;
+  }
+
+  /**
+   * Registers one unit of HTTP work (a command, an input batch); returns its release, or undefined
+   * when draining (the caller answers 503). stop() waits for every release before closing the store.
+   */
+  beginWork(): (() => void) | undefined {
+    if (this.draining) return undefined;
+    this.inFlight += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inFlight -= 1;
+      if (this.inFlight === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+    };
+  }
+
+  private async idle(timeoutMs: number): Promise<void> {
+    if (this.inFlight === 0) return;
+    await Promise.race([new Promise<void>((resolve) => this.idleWaiters.push(resolve)), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    if (this.inFlight > 0) this.logger.warn('shutdown: HTTP work still in flight after the drain timeout', { inFlight: this.inFlight });
+  }
+
   async start(): Promise<void> {
-    this.started = true;
-    this.phase = 'starting';
+    this.headAtStart = await storeHead(this.store);
     await this.bus.ensureTopics(this.topics.all());
     for (const service of this.config.services) await this.startCommandConsumer(service);
     for (const consumer of this.consumers) await this.startConsumer(consumer);
@@ -241,18 +297,13 @@ export class Runtime {
         metrics: this.metrics,
       }),
     );
-    // Views rebuild from the store before the service takes work (HTTP is already bound, and
-    // readiness says "starting" meanwhile); a subscription that keeps failing does not block
-    // start-up: readiness reports it as retrying instead.
-    for (const s of this.subscriptions) {
-      while (!s.caughtUp() && !s.lastError() && this.phase === 'starting') await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    this.operatorGauges = startOperatorGauges(this.store, this.metrics, this.logger.child({ component: 'metrics' }));
     for (const ticker of this.tickers) {
       const timer = setInterval(() => void this.tickOne(ticker), Math.max(ticker.everyMs, 100));
       timer.unref();
       this.timers.push(timer);
     }
-    if (this.phase === 'starting') this.phase = 'running';
+    this.started = true;
     this.logger.info('runtime started', {
       mode: this.config.mode,
       store: `${this.store.kind} (${this.store.location})`,
@@ -288,6 +339,8 @@ export class Runtime {
         await this.publishReply(envelope, reply);
       },
     });
+    this.catchingUp.set(this.topics.group(`${service}.commands`), [this.topics.of(COMMAND_TOPICS[service])]);
+    this.groups.set(this.topics.group(`${service}.commands`), [this.topics.of(COMMAND_TOPICS[service])]);
     this.running.push(handle);
   }
 
@@ -327,6 +380,8 @@ export class Runtime {
         if (types.has(envelope.type)) await definition.handle(envelope);
       },
     });
+    this.catchingUp.set(this.topics.group(groupId), definition.topics.map((t) => this.topics.of(t)));
+    this.groups.set(this.topics.group(groupId), definition.topics.map((t) => this.topics.of(t)));
     this.running.push(handle);
   }
 
@@ -388,7 +443,10 @@ export class Runtime {
     } catch (err) {
       checks.store = `unavailable: ${(err as Error).message}`;
     }
-    checks.started = this.phase === 'running' ? 'ok' : this.phase === 'stopping' ? 'stopping' : 'starting';
+    // HTTP is bound before the consumer groups join (a slow rebalance must not fail liveness); until
+    // they have joined and caught up, the process is alive but not ready.
+    checks.started = this.draining ? 'draining (shutting down)' : this.started ? 'ok' : 'starting (joining consumer groups)';
+    if (this.started) await this.checkCaughtUp(checks);
     Object.assign(checks, this.bus.health?.() ?? {});
     for (const s of this.subscriptions) {
       const error = s.lastError();
@@ -400,14 +458,51 @@ export class Runtime {
     return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
   }
 
-  async stop(): Promise<void> {
-    this.phase = 'stopping';
+  /** Once every group had no lag (and every store subscription reached the head seen at start), readiness stops checking: later lag is a metric, not a reason to take the pod out. */
+  private async checkCaughtUp(checks: Record<string, string>): Promise<void> {
+    for (const [group, topics] of [...this.catchingUp]) {
+      try {
+        const lag = this.bus.consumerLag ? await this.bus.consumerLag(group, topics) : 0;
+        if (lag === 0) this.catchingUp.delete(group);
+        else checks[`consumer:${group}`] = `catching up (lag ${lag})`;
+      } catch (err) {
+        checks[`consumer:${group}`] = `lag unknown: ${(err as Error).message}`;
+      }
+    }
+    for (const s of this.subscriptions) {
+      if (s.position() < this.headAtStart) checks[`subscription:${s.name}`] = `catching up (at ${s.position()} of ${this.headAtStart})`;
+    }
+  }
+
+  /**
+   * Graceful shutdown: refuse new work, stop the tickers, stop the consumers (each finishes the
+   * message in hand and commits its offset before leaving the group), wait for in-flight HTTP
+   * commands, let the publisher put every event appended so far on the bus, then close bus and store.
+   */
+  async stop(drainTimeoutMs = 10_000): Promise<void> {
+    this.draining = true;
     this.timers.splice(0).forEach((t) => clearInterval(t));
     await this.ticking;
+    for (const r of this.running.splice(0)) await r.stop().catch((err: Error) => this.logger.warn('consumer did not stop cleanly', { error: err.message }));
+    await this.idle(drainTimeoutMs);
+    const head = await storeHead(this.store).catch(() => 0n);
+    for (const s of this.subscriptions) {
+      await s.waitFor(head, drainTimeoutMs).catch(() => this.logger.warn('shutdown: subscription not caught up; it resumes from its checkpoint at the next start', { subscription: s.name }));
+    }
     for (const s of this.subscriptions.splice(0)) await s.stop();
-    for (const r of this.running.splice(0)) await r.stop().catch(() => undefined);
+    this.operatorGauges?.stop();
     await this.bus.close();
     await this.store.close();
     this.logger.info('runtime stopped');
+  }
+}
+
+/** Global position of the last event in the store (0 when empty). */
+async function storeHead(store: EventStore): Promise<bigint> {
+  let after = 0n;
+  for (;;) {
+    const page = await store.readAll({ after, maxCount: 4_096 });
+    if (page.length === 0) return after;
+    after = page[page.length - 1].position;
   }
 }

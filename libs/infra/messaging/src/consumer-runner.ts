@@ -61,7 +61,9 @@ export async function startConsumer(options: ConsumerRunnerOptions): Promise<Con
   const backoffMs = options.retryBackoffMs ?? 100;
   const bytesMax = options.messageBytesMax ?? BUS_LIMITS.messageBytesMax;
   const now = options.now ?? (() => new Date());
-  const handled = options.metrics?.counter('backstop_messages_total', 'Messages consumed, by topic and outcome');
+  const consumed = options.metrics?.counter('backstop_messages_total', 'Messages consumed, by consumer group, topic and outcome', ['group', 'topic', 'outcome']);
+  const handled = consumed && { inc: (labels: { topic: string; outcome: string }) => consumed.inc({ group: options.groupId, ...labels }) };
+  const deadLetters = options.metrics?.counter('backstop_dead_letters_total', 'Messages put on the dead-letter topic, by consumer group and reason', ['group', 'reason']);
 
   const deadLetter = async (message: TransportMessage, reason: DeadLetterReason, detail: string) => {
     const record: DeadLetter = {
@@ -76,6 +78,7 @@ export async function startConsumer(options: ConsumerRunnerOptions): Promise<Con
       { key: message.key, value: JSON.stringify(record), headers: { 'dlq-reason': reason, 'original-topic': message.topic } },
     ]);
     handled?.inc({ topic: message.topic, outcome: `dead_letter_${reason.toLowerCase()}` });
+    deadLetters?.inc({ group: options.groupId, reason });
     logger.warn('message dead-lettered', { reason, detail, topic: message.topic, partition: message.partition, offset: message.offset });
   };
 

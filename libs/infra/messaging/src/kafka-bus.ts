@@ -218,6 +218,23 @@ export class KafkaBus implements MessageBus {
     if (this.admin) await (await this.admin).disconnect();
   }
 
+  async consumerLag(groupId: string, topics: readonly string[]): Promise<number> {
+    const admin = await this.connectedAdmin();
+    let lag = 0;
+    for (const topic of topics) {
+      const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+      const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, BigInt(p.offset)]));
+      for (const end of ends) {
+        const at = done.get(end.partition);
+        // -1: nothing committed yet, so everything from the low watermark is still to read.
+        const from = at === undefined || at < 0n ? BigInt(end.low) : at;
+        const behind = BigInt(end.high) - from;
+        if (behind > 0n) lag += Number(behind);
+      }
+    }
+    return lag;
+  }
+
   /**
    * kafkajs's own waitForLeaders can fail with "does not host this topic-partition" while a new
    * topic propagates; poll the metadata instead, bounded in time.

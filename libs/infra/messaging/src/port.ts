@@ -45,6 +45,11 @@ export interface MessageBus {
   close(): Promise<void>;
   /** Transport problems readiness should report (e.g. a crashed consumer); empty when healthy. */
   health?(): Record<string, string>;
+  /**
+   * Messages on `topics` not yet committed by `groupId` (sum over partitions; a partition with no
+   * committed offset counts from its low watermark). Optional: buses without consumer groups omit it.
+   */
+  consumerLag?(groupId: string, topics: readonly string[]): Promise<number>;
 }
 
 export const BUS_LIMITS = {

@@ -1,3 +1,5 @@
+import { context, trace } from '@opentelemetry/api';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Logger {
@@ -23,7 +25,7 @@ export function createLogger(
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const emit = (at: LogLevel, message: string, fields?: Record<string, unknown>) => {
     if (ORDER[at] < (ORDER[level] ?? 20)) return;
-    const record = { time: new Date().toISOString(), level: at, message, ...base, ...(fields ?? {}) };
+    const record = { time: new Date().toISOString(), level: at, message, ...traceFields(), ...redact({ ...base, ...(fields ?? {}) }) };
     write(format === 'pretty' ? pretty(record) : JSON.stringify(record, replacer));
   };
   return {
@@ -53,4 +55,29 @@ function pretty(record: Record<string, unknown>): string {
   const { time, level, message, ...rest } = record;
   const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest, replacer)}` : '';
   return `${String(time)} ${String(level).toUpperCase().padEnd(5)} ${String(message)}${extra}`;
+}
+
+/** The active span's ids (W3C), so a log line joins its trace in the collector. */
+function traceFields(): { trace_id?: string; span_id?: string } {
+  const span = trace.getSpan(context.active());
+  if (!span) return {};
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
+}
+
+/** Credentials never reach a log line: these keys anywhere in the fields, and any "Bearer …" value. */
+const SECRET_KEY = /^(authorization|cookie|set-cookie|password|passwd|secret|client_secret|access_token|refresh_token|id_token|jwt|sasl|apikey|api_key)$/i;
+const REDACTED = '[redacted]';
+
+export function redact(fields: Record<string, unknown>, depth = 0): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(fields)) out[key] = redactValue(key, value, depth);
+  return out;
+}
+
+function redactValue(key: string, value: unknown, depth: number): unknown {
+  if (SECRET_KEY.test(key)) return REDACTED;
+  if (typeof value === 'string') return /^Bearer\s+\S/i.test(value) ? REDACTED : value;
+  if (depth >= 4 || value === null || typeof value !== 'object' || value instanceof Error || Array.isArray(value)) return value;
+  return redact(value as Record<string, unknown>, depth + 1);
 }

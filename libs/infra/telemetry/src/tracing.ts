@@ -77,7 +77,7 @@ export function startTracing(options: { serviceName: string; env?: NodeJS.Proces
     }
   }
   const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME?.trim() || options.serviceName }),
+    resource: resourceFromAttributes({ ...resourceAttributesFromEnv(env.OTEL_RESOURCE_ATTRIBUTES), 'service.name': env.OTEL_SERVICE_NAME?.trim() || options.serviceName }),
     spanProcessors: [options.exporter ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter)],
   });
   if (!trace.setGlobalTracerProvider(provider)) {
@@ -90,6 +90,25 @@ export function startTracing(options: { serviceName: string; env?: NodeJS.Proces
       trace.disable();
     },
   };
+}
+
+/**
+ * OTEL_RESOURCE_ATTRIBUTES as the OpenTelemetry spec defines it: `key=value` pairs, comma separated,
+ * values percent-encoded (e.g. `deployment.environment.name=prod,k8s.namespace.name=backstop`).
+ * A malformed pair is refused naming the variable, rather than silently dropped.
+ */
+export function resourceAttributesFromEnv(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (raw ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new TracingConfigError(`OTEL_RESOURCE_ATTRIBUTES must be key=value pairs separated by commas, got "${pair}"`);
+    try {
+      out[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+    } catch {
+      throw new TracingConfigError(`OTEL_RESOURCE_ATTRIBUTES has a malformed percent-encoding in "${pair}"`);
+    }
+  }
+  return out;
 }
 
 /**

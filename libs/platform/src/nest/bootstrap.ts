@@ -7,10 +7,20 @@ import { Clock, ManualClock } from '@backstop/kernel';
 import { Logger, startTracing, TracingHandle } from '@backstop/telemetry';
 import { configFromEnv, RuntimeConfig, ServiceName } from '../config';
 import { Runtime } from '../runtime';
+import { documentCommands } from './openapi';
 import { PlatformModule } from './platform.module';
 import { TestClockController } from './test-clock.controller';
 
 const SHUTDOWN_TIMEOUT_MS = 20_000;
+
+/** BACKSTOP_SHUTDOWN_DELAY_MS: after SIGTERM, fail readiness this long before draining (endpoints propagate). */
+function shutdownDelayMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.BACKSTOP_SHUTDOWN_DELAY_MS?.trim();
+  if (!raw) return 0;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 0 || ms >= SHUTDOWN_TIMEOUT_MS) throw new RangeError(`BACKSTOP_SHUTDOWN_DELAY_MS must be an integer 0..${SHUTDOWN_TIMEOUT_MS - 1}, got "${raw}"`);
+  return ms;
+}
 
 export interface BackstopApp {
   readonly app: INestApplication;
@@ -52,26 +62,39 @@ export async function bootstrapBackstop(options: BootstrapOptions): Promise<Back
       .addBearerAuth()
       .build(),
   );
+  documentCommands(document, runtime.commands.definitionsFor());
   SwaggerModule.setup('docs', app, document);
-  // New work only while running: before the consumers have joined (their topics may not exist
-  // yet) and after SIGTERM, /v1 answers 503 with Retry-After; health, metrics and docs always answer.
+  // No work before the consumers have joined (their topics may not exist yet): /v1 answers 503 with
+  // Retry-After; health, metrics and docs always answer. After SIGTERM, beginWork refuses instead.
+  // Draining: ask every client to drop its keep-alive connection, or a client that keeps sending on
+  // one (even to be refused) holds the server's close, and the shutdown, open until it times out.
+  app.use((_req: unknown, res: { setHeader(name: string, value: string): void }, next: () => void) => {
+    if (runtime.isDraining) res.setHeader('connection', 'close');
+    next();
+  });
   app.use('/v1', (_req: unknown, res: { status(code: number): { set(h: Record<string, string>): { json(body: unknown): void } } }, next: () => void) => {
     if (runtime.acceptingWork) return next();
     res.status(503).set({ 'retry-after': '1' }).json({ statusCode: 503, message: 'not accepting work: the service is starting or shutting down' });
   });
   await app.init();
-  // Bind HTTP first, then join the consumer groups: a slow join or rebalance leaves liveness
-  // answering (readiness says "starting") instead of failing probes on a closed port.
+  // Bind HTTP first: liveness answers while the consumer groups join (a slow rebalance must not get
+  // the pod killed); /health/ready stays 503 until they have joined and caught up.
   await app.listen(config.port, config.host);
-  await runtime.start();
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
+  runtime.logger.info(`HTTP bound to ${url}; not ready until the consumers have joined and caught up`);
+  try {
+    await runtime.start();
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
   return {
     app,
     runtime,
     url,
     close: () => {
-      runtime.beginShutdown();
+      runtime.beginDrain();
       return app.close();
     },
   };
@@ -92,6 +115,7 @@ function nestLogger(logger: Logger): LoggerService {
 export async function runMain(options: BootstrapOptions): Promise<void> {
   let tracing: TracingHandle | undefined;
   try {
+    const delayMs = shutdownDelayMs();
     tracing = startTracing({ serviceName: options.services.length === 1 ? `backstop-${options.services[0]}` : 'backstop' });
     const started = await bootstrapBackstop(options);
     const { runtime } = started;
@@ -117,10 +141,11 @@ export async function runMain(options: BootstrapOptions): Promise<void> {
     const shutdown = (signal: string) => {
       if (stopping) return;
       stopping = true;
-      runtime.logger.info('shutting down', { signal });
+      runtime.logger.info('shutting down: no new work; finishing in-flight messages', { signal, delayMs });
       setTimeout(() => process.exit(1), SHUTDOWN_TIMEOUT_MS).unref();
-      started
-        .close()
+      runtime.beginDrain();
+      new Promise((r) => setTimeout(r, delayMs))
+        .then(() => started.close())
         .then(() => tracing?.shutdown())
         .then(
           () => process.exit(0),

@@ -1,4 +1,4 @@
-import { Body, Controller, Headers, HttpCode, Inject, Post, Res, UnauthorizedException } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Inject, Post, Res, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { plainToInstance } from 'class-transformer';
@@ -27,9 +27,16 @@ export class CommandsController {
   @ApiResponse({ status: 200, description: 'ACCEPTED (or a retried command: the same reply again)' })
   @ApiResponse({ status: 422, description: 'REJECTED with violations' })
   @ApiResponse({ status: 401, description: 'no or unknown bearer token' })
+  @ApiResponse({ status: 503, description: 'the instance is shutting down: nothing was written; retry the same command' })
   @ApiResponse({ status: 403, description: 'REJECTED: field authorization, rule commandRole or ownParty' })
-  async submit(@Body() body: unknown, @Headers('authorization') authorization: string | undefined, @Res({ passthrough: true }) res: Response): Promise<unknown> {
-    const principal = this.runtime.auth.authenticate(authorization);
+  async submit(
+    @Body() body: unknown,
+    @Headers('authorization') authorization: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+    @Headers('traceparent') traceparent?: string,
+    @Headers('tracestate') tracestate?: string,
+  ): Promise<unknown> {
+    const principal = await this.runtime.authenticator.authenticate(authorization);
     if (!principal) throw new UnauthorizedException('a bearer token is required (Authorization: Bearer <token>)');
     const dto = plainToInstance(EnvelopeDto, body);
     const violations = typeof body === 'object' && body !== null ? flattenValidationErrors(validateSync(dto as object)) : [{ field: '(body)', rule: 'isObject', message: 'body must be a JSON envelope object' }];
@@ -37,8 +44,24 @@ export class CommandsController {
       res.status(400);
       return { status: 'REJECTED', violations };
     }
+    // W3C trace context from the HTTP headers when the envelope carries none (the envelope's wins: it is the message's own).
+    if (!dto.traceparent && traceparent && /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent)) {
+      dto.traceparent = traceparent;
+      if (tracestate && tracestate.length <= 512) dto.tracestate = tracestate;
+    }
     const envelope = dto as unknown as Parameters<Runtime['commands']['execute']>[0];
-    const reply = await this.runtime.commands.execute(envelope, principal);
+    // Shutting down: refuse before anything is written, so the client retries elsewhere with the same id.
+    const release = this.runtime.beginWork();
+    if (!release) {
+      res.setHeader('Retry-After', '1');
+      throw new ServiceUnavailableException('this instance is shutting down; retry the same command (same id) on another instance');
+    }
+    let reply: Awaited<ReturnType<Runtime['commands']['execute']>>;
+    try {
+      reply = await this.runtime.commands.execute(envelope, principal);
+    } finally {
+      release();
+    }
     const forbidden = isForbidden(reply);
     // A refused sender's attempt is answered here only: backstop.replies carries the outcome of a command.
     // The reply reaches backstop.replies before the HTTP answer, so a crash right after the answer

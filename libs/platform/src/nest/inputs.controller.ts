@@ -1,4 +1,4 @@
-import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
+import { Body, Controller, HttpCode, Inject, Post, Res, ServiceUnavailableException } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { plainToInstance } from 'class-transformer';
@@ -56,9 +56,18 @@ export class InputsController {
       res.status(400);
       return { status: 'REJECTED', violations };
     }
-    // 202 only once durable (stored, or acknowledged by every in-sync broker replica): a crash after
-    // the answer loses nothing the sender was told we have.
-    await this.runtime.acceptInputs(topic, items.map((item) => makeEnvelope(item as Parameters<typeof makeEnvelope<Record<string, unknown>>>[0])));
+    const release = this.runtime.beginWork();
+    if (!release) {
+      res.setHeader('Retry-After', '1');
+      throw new ServiceUnavailableException('this instance is shutting down; send the batch again to another instance');
+    }
+    try {
+      // 202 only once durable (stored, or acknowledged by every in-sync broker replica): a crash after
+      // the answer loses nothing the sender was told we have.
+      await this.runtime.acceptInputs(topic, items.map((item) => makeEnvelope(item as Parameters<typeof makeEnvelope<Record<string, unknown>>>[0])));
+    } finally {
+      release();
+    }
     return { status: 'PUBLISHED', topic: this.runtime.topics.of(topic), count: items.length, durable: true };
   }
 }

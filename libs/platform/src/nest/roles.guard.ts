@@ -11,11 +11,11 @@ const ROLES_KEY = 'backstop:roles';
 export class RolesGuard implements CanActivate {
   constructor(private readonly reflector: Reflector, @Inject(RUNTIME) private readonly runtime: Runtime) {}
 
-  canActivate(context: ExecutionContext): boolean {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, [context.getHandler(), context.getClass()]);
     if (!roles || roles.length === 0) return true;
     const request = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined>; principal?: Principal }>();
-    const principal = this.runtime.auth.authenticate(request.headers.authorization);
+    const principal = await this.runtime.authenticator.authenticate(request.headers.authorization);
     if (!principal) throw new UnauthorizedException('a bearer token is required (Authorization: Bearer <token>)');
     if (!roles.includes(principal.role)) throw new ForbiddenException(`this endpoint needs the role ${roles.join(' or ')}; the token has ${principal.role}`);
     request.principal = principal;
