@@ -1,9 +1,7 @@
 import { Body, Controller, Headers, HttpCode, Inject, Post, Res, UnauthorizedException } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { plainToInstance } from 'class-transformer';
-import { validateSync } from 'class-validator';
-import { EnvelopeDto, flattenValidationErrors } from '@backstop/messaging';
+import { EnvelopeDto, envelopeViolations } from '@backstop/messaging';
 import { isForbidden } from '../commands';
 import { Runtime } from '../runtime';
 import { RUNTIME } from './tokens';
@@ -31,13 +29,13 @@ export class CommandsController {
   async submit(@Body() body: unknown, @Headers('authorization') authorization: string | undefined, @Res({ passthrough: true }) res: Response): Promise<unknown> {
     const principal = this.runtime.auth.authenticate(authorization);
     if (!principal) throw new UnauthorizedException('a bearer token is required (Authorization: Bearer <token>)');
-    const dto = plainToInstance(EnvelopeDto, body);
-    const violations = typeof body === 'object' && body !== null ? flattenValidationErrors(validateSync(dto as object)) : [{ field: '(body)', rule: 'isObject', message: 'body must be a JSON envelope object' }];
+    // Shape limits (depth, size, prototype keys) before class-transformer sees anything: a 400 naming the field and rule, never a 500.
+    const violations = envelopeViolations(body);
     if (violations.length > 0) {
       res.status(400);
       return { status: 'REJECTED', violations };
     }
-    const envelope = dto as unknown as Parameters<Runtime['commands']['execute']>[0];
+    const envelope = body as Parameters<Runtime['commands']['execute']>[0];
     const reply = await this.runtime.commands.execute(envelope, principal);
     const forbidden = isForbidden(reply);
     // A refused sender's attempt is answered here only: backstop.replies carries the outcome of a command.
