@@ -1,8 +1,13 @@
 import { Clock, systemClock } from '@backstop/kernel';
-import { EventStore, SubscriptionHandle, openEventStore, startCatchUpSubscription } from '@backstop/event-store';
+import { EventStore, SubscriptionHandle, openEventStore, startCatchUpSubscription, verifyChains } from '@backstop/event-store';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
 import {
   encodeEnvelope,
   Envelope,
+  FieldViolation,
+  flattenValidationErrors,
+  RunnerHandle,
   InProcessBus,
   KafkaBus,
   makeEnvelope,
@@ -19,6 +24,21 @@ import { RuntimeConfig, ServiceName } from './config';
 import { withFaultInjection } from './fault-injection';
 import { startEventPublisher } from './publisher';
 import { eventEnvelope, ownerOf } from './streams';
+import { INPUT_SCHEMAS } from './inputs';
+
+/** Input topics and the schema every message on them must meet (the HTTP input endpoints check the same). */
+const INPUT_TOPIC_SCHEMAS: Partial<Record<TopicName, Record<string, new () => object>>> = {
+  [TOPICS.marketMarks]: { MarkPrice: INPUT_SCHEMAS.MarkPrice },
+  [TOPICS.creditScores]: { CreditScore: INPUT_SCHEMAS.CreditScore },
+};
+
+/** A schema-invalid input is the message's fault: the runner dead-letters it at once (never retried). */
+function inputViolations(topics: readonly TopicName[], envelope: Envelope): FieldViolation[] {
+  const schema = topics.map((t) => INPUT_TOPIC_SCHEMAS[t]?.[envelope.type]).find((s) => s !== undefined);
+  if (!schema) return [];
+  const payload = plainToInstance(schema, envelope.payload);
+  return flattenValidationErrors(validateSync(payload, { whitelist: true, forbidNonWhitelisted: true })).map((v) => ({ ...v, field: `payload.${v.field}` }));
+}
 
 const COMMAND_TOPICS: Record<ServiceName, TopicName> = {
   'contract-intake': TOPICS.intakeCommands,
@@ -72,7 +92,7 @@ export class Runtime {
   private readonly tickers: TickerDefinition[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private ticking: Promise<void> = Promise.resolve();
-  private readonly running: { stop(): Promise<void> }[] = [];
+  private readonly running: RunnerHandle[] = [];
   private readonly subscriptions: SubscriptionHandle[] = [];
   private started = false;
 
@@ -153,6 +173,7 @@ export class Runtime {
   }
 
   async start(): Promise<void> {
+    await this.verifyStore();
     this.started = true;
     await this.bus.ensureTopics(this.topics.all());
     for (const service of this.config.services) await this.startCommandConsumer(service);
@@ -178,6 +199,25 @@ export class Runtime {
       bus: `${this.bus.kind} (${this.bus.location})`,
       consumers: this.consumers.map((c) => c.name),
     });
+  }
+
+  /**
+   * Refuses to start on a store whose hash chains do not verify (an altered, removed or undecodable
+   * event): serving or booking from it would spread the damage. BACKSTOP_VERIFY_ON_START=off skips
+   * it (e.g. to start a service for a forensic read); the message names the first broken event.
+   */
+  private async verifyStore(): Promise<void> {
+    if (process.env.BACKSTOP_VERIFY_ON_START === 'off') return;
+    const started = Date.now();
+    const result = await verifyChains(this.store);
+    const b = result.firstBreak;
+    if (b) {
+      throw new Error(
+        `the event store ${this.store.kind} (${this.store.location}) does not verify: stream ${b.stream}, revision ${b.revision}, position ${b.position}, event ${b.eventId}: ${b.problem} — ${b.detail}. ` +
+          'Run `npm run compliance -- verify` for the report; BACKSTOP_VERIFY_ON_START=off starts anyway',
+      );
+    }
+    this.logger.info('event store verified', { events: result.eventsChecked, streams: result.streamsChecked, ms: Date.now() - started });
   }
 
   private tickOne(ticker: TickerDefinition): Promise<void> {
@@ -234,6 +274,7 @@ export class Runtime {
       topics: definition.topics.map((t) => this.topics.of(t)),
       dlqTopic: this.topics.of(TOPICS.dlq),
       processed: this.store,
+      validate: (envelope) => inputViolations(definition.topics, envelope),
       logger: this.logger.child({ component: 'consumer', consumer: groupId }),
       metrics: this.metrics,
       // Event topics carry every type of their service; a consumer simply ignores the ones it does not need.
@@ -262,6 +303,11 @@ export class Runtime {
     for (const s of this.subscriptions) {
       const error = s.lastError();
       if (error) checks[`subscription:${s.name}`] = `retrying: ${(error as Error).message}`;
+    }
+    // A consumer that stopped, crashed or keeps failing on the store/broker takes no more messages.
+    for (const consumer of this.running) {
+      const status = consumer.status();
+      if (status.state !== 'running') checks[`consumer:${consumer.groupId}`] = `${status.state}: ${status.detail}`;
     }
     return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
   }

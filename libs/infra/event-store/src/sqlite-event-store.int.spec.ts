@@ -79,7 +79,6 @@ describe('integrity on read and a vanished data file (issue 9, defect 10)', () =
     await store.append('contract-c1', [{ id: id(1), type: 'CollateralDeposited', data: { amount: '100.000000' } }], 'no_stream');
     await store.append('contract-c1', [{ id: id(2), type: 'CollateralDeposited', data: { amount: '200.000000' } }], 0);
     await store.append('party-p1', [{ id: id(3), type: 'PartyRegistered', data: { partyId: 'p1' } }], 'no_stream');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const Database = require('better-sqlite3');
     const db = new Database(file);
     db.prepare(`UPDATE events SET data = '{"amount":"999999.000000"}' WHERE id = ?`).run(id(2));

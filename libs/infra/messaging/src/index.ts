@@ -4,3 +4,4 @@ export * from './envelope';
 export * from './in-process-bus';
 export * from './kafka-bus';
 export * from './consumer-runner';
+export * from './errors';
