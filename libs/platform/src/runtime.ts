@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Clock, systemClock } from '@backstop/kernel';
 import { EventStore, SubscriptionHandle, openEventStore, startCatchUpSubscription, verifyChains } from '@backstop/event-store';
 import { plainToInstance } from 'class-transformer';
@@ -5,6 +6,7 @@ import { validateSync } from 'class-validator';
 import {
   encodeEnvelope,
   Envelope,
+  classifyError,
   FieldViolation,
   flattenValidationErrors,
   RunnerHandle,
@@ -260,7 +262,14 @@ export class Runtime {
           handle: async (event) => {
             const owner = ownerOf(event.stream);
             if (!owner || !definition.topics.includes(owner.topic) || !types.has(event.type)) return;
-            await definition.handle(eventEnvelope(event));
+            const envelope = eventEnvelope(event);
+            try {
+              await definition.handle(envelope);
+            } catch (err) {
+              // As on Kafka: the event's own fault is dead-lettered with the reason and skipped; anything else is retried (and shows in readiness).
+              if (classifyError(err) !== 'invalid') throw err;
+              await this.deadLetterEvent(groupId, owner.topic, envelope, err as Error);
+            }
           },
           onError: (error, event, attempt) =>
             this.logger.error('event handler failed; retrying', { consumer: groupId, eventId: event.id, attempt, error: (error as Error).message }),
@@ -284,6 +293,30 @@ export class Runtime {
       },
     });
     this.running.push(handle);
+  }
+
+  /** A store-fed event its consumer refuses: on backstop.dlq (the in-process bus here) with the reason, like the runner's. */
+  private async deadLetterEvent(groupId: string, topic: TopicName, envelope: Envelope, err: Error): Promise<void> {
+    const value = encodeEnvelope(envelope).value;
+    this.logger.warn('event dead-lettered', { consumer: groupId, eventId: envelope.id, type: envelope.type, reason: err.message });
+    this.metrics.counter('backstop_messages_total', 'Messages consumed, by topic and outcome').inc({ topic: this.topics.of(topic), outcome: 'dead_letter_handler_rejected' });
+    await this.bus.publish(this.topics.of(TOPICS.dlq), [
+      {
+        key: envelope.key,
+        value: JSON.stringify({
+          reason: 'HANDLER_REJECTED',
+          detail: err.message,
+          consumerGroup: groupId,
+          source: { topic: this.topics.of(topic), partition: 0, offset: String(envelope.payload._position ?? ''), key: envelope.key, headers: {} },
+          originalBase64: Buffer.from(value).toString('base64'),
+          originalBytes: Buffer.byteLength(value),
+          originalSha256: createHash('sha256').update(value).digest('hex'),
+          originalTruncated: false,
+          deadLetteredAt: this.clock.now().toISOString(),
+        }),
+        headers: { 'dlq-reason': 'HANDLER_REJECTED', 'original-topic': this.topics.of(topic) },
+      },
+    ]);
   }
 
   /** Position every store-fed subscription has reached (tests and readiness). */

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -77,6 +78,13 @@ export class SqliteEventStore implements EventStore {
   /** The data file's identity when opened: a deleted or replaced file is noticed (see assertFileIntact). */
   private readonly fileIdentity?: { dev: number; ino: number };
   private readonly verifyOnRead: boolean;
+  /**
+   * Rows already verified, by position → a digest of their raw text. Re-reading a long stream (every
+   * command re-reads its aggregate) then costs a native hash of the raw row, not a canonical-JSON
+   * rehash; any edit of the row changes the raw digest and is verified (and refused) again.
+   */
+  private readonly verified = new Map<string, string>();
+  private static readonly VERIFIED_CACHE_MAX = 500_000;
 
   constructor(readonly location: string, private readonly clock: Clock = systemClock, options: SqliteEventStoreOptions = {}) {
     this.verifyOnRead = options.verifyOnRead ?? true;
@@ -221,7 +229,13 @@ export class SqliteEventStore implements EventStore {
   /** A row → an event; a row that cannot be decoded, or (verifyOnRead) whose hash fails, is refused naming the event. */
   private decode(row: EventRow): StoredEvent {
     const event = toStored(row);
-    if (this.verifyOnRead) assertSelfConsistent(event);
+    if (!this.verifyOnRead) return event;
+    const key = String(row.position);
+    const raw = createHash('sha1').update(row.data).update('\u0000').update(row.metadata).update('\u0000').update(row.type).update(row.id).digest('base64');
+    if (this.verified.get(key) === raw) return event;
+    assertSelfConsistent(event);
+    if (this.verified.size >= SqliteEventStore.VERIFIED_CACHE_MAX) this.verified.clear();
+    this.verified.set(key, raw);
     return event;
   }
 }

@@ -160,11 +160,22 @@ export function envelopeViolations(json: unknown): FieldViolation[] {
   const shape = untrustedJsonViolations(json);
   if (shape.length > 0) return shape;
   try {
-    return flattenValidationErrors(validateSync(plainToInstance(EnvelopeDto, json), { forbidUnknownValues: true }));
+    const violations = flattenValidationErrors(validateSync(plainToInstance(EnvelopeDto, json), { forbidUnknownValues: true }));
+    const time = (json as { time?: unknown }).time;
+    if (typeof time === 'string' && ISO_UTC.test(time) && !isRealInstant(time)) {
+      violations.push({ field: 'time', rule: 'isRealInstant', message: `time ${time.slice(0, 40)} is not a real instant (no such day or hour)` });
+    }
+    return violations;
   } catch (err) {
     // Defence in depth: whatever class-transformer/-validator still trips on is the input's fault.
     return [{ field: '(body)', rule: 'parsable', message: `the envelope cannot be read: ${(err as Error).message}` }];
   }
+}
+
+/** "2026-02-30T00:00:00Z" matches the pattern but names no day (Date.parse would roll it into March). */
+function isRealInstant(text: string): boolean {
+  const ms = Date.parse(text);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === text.slice(0, 19);
 }
 
 export type EnvelopeParse =
