@@ -38,6 +38,9 @@ const INPUT_TOPIC_SCHEMAS: Partial<Record<TopicName, Record<string, new () => ob
 function inputViolations(topics: readonly TopicName[], envelope: Envelope): FieldViolation[] {
   const schema = topics.map((t) => INPUT_TOPIC_SCHEMAS[t]?.[envelope.type]).find((s) => s !== undefined);
   if (!schema) return [];
+  if (envelope.schemaVersion !== 1) {
+    return [{ field: 'schemaVersion', rule: 'supportedVersion', message: `${envelope.type} schema version ${envelope.schemaVersion} is not supported (supported: 1)` }];
+  }
   const payload = plainToInstance(schema, envelope.payload);
   return flattenValidationErrors(validateSync(payload, { whitelist: true, forbidNonWhitelisted: true })).map((v) => ({ ...v, field: `payload.${v.field}` }));
 }

@@ -32,17 +32,22 @@ describeKafka(`fuzz: ${FUZZ_RUNS} hostile messages per command topic (seed ${FUZ
   const topics = new TopicNames(prefix);
   // tmpfs when there is one: the store fsyncs every write, which this many rejections do not need to measure.
   const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'backstop-fuzz-'));
-  let app: TestBackstop;
+  /** One process-like app per service (each its own producer, as deployed), on one shared store file. */
+  const apps = new Map<ServiceName, TestBackstop>();
   let client: KafkaBus;
   let observer: ConsumerHandle;
   const replies = new Map<string, CommandReply[]>();
   const dead = new Map<string, DeadLetter>();
 
   beforeAll(async () => {
-    app = await startTestBackstop({
-      modules: [IntakeModule, PricingModule, MarginModule, SettlementModule],
-      config: { mode: 'distributed', kafkaBrokers: brokers, topicPrefix: prefix, dataFile: join(dir, 'backstop.db') },
-    });
+    const modules = { 'contract-intake': IntakeModule, 'premium-pricing': PricingModule, 'margin-monitor': MarginModule, 'default-settlement': SettlementModule } as const;
+    for (const service of SERVICES) {
+      apps.set(service, await startTestBackstop({
+        modules: [modules[service]],
+        services: [service],
+        config: { mode: 'distributed', kafkaBrokers: brokers, topicPrefix: prefix, dataFile: join(dir, 'backstop.db') },
+      }));
+    }
     client = new KafkaBus({ brokers, clientId: 'fuzz-e2e' });
     observer = await client.subscribe({
       groupId: `${prefix}observer`,
@@ -57,7 +62,7 @@ describeKafka(`fuzz: ${FUZZ_RUNS} hostile messages per command topic (seed ${FUZ
   afterAll(async () => {
     await observer?.stop();
     await client?.close();
-    await app?.close();
+    for (const app of apps.values()) await app.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -92,15 +97,17 @@ describeKafka(`fuzz: ${FUZZ_RUNS} hostile messages per command topic (seed ${FUZ
     const started = Date.now();
     const cpu = process.cpuUsage();
     const sent = new Map(SERVICES.map((s) => [s, hostileCommands(s, FUZZ_RUNS, FUZZ_SEED + SERVICES.indexOf(s))]));
-    const before = (await readAllEvents(app.runtime.store)).length;
+    const store = apps.get('contract-intake')!.runtime.store;
+    const before = (await readAllEvents(store)).length;
     await Promise.all(
       SERVICES.map((service) =>
         produce(topics.of(COMMAND_TOPICS[service]), sent.get(service)!.map((m, i) => ({ key: `fz-${service}-${i}`, value: m.text }))),
       ),
     );
     const produced = Date.now();
-    await waitUntil(() => (SERVICES.every((s) => unanswered(s, sent.get(s)!) === 0) ? true : undefined), 600_000, 'an answer to every hostile message').catch((err: Error) => {
-      throw new Error(`${err.message}; unanswered: ${SERVICES.map((s) => `${s} ${unanswered(s, sent.get(s)!)}`).join(', ')}`);
+    await waitUntil(() => (SERVICES.every((s) => unanswered(s, sent.get(s)!) === 0) ? true : undefined), 600_000, 'an answer to every hostile message').catch(async (err: Error) => {
+      const readiness = await Promise.all([...apps.values()].map((a) => a.runtime.readiness()));
+      throw new Error(`${err.message}; unanswered: ${SERVICES.map((s) => `${s} ${unanswered(s, sent.get(s)!)}`).join(', ')}; readiness ${JSON.stringify(readiness.map((r) => r.checks))}`);
     });
     const answered = Date.now();
     const used = process.cpuUsage(cpu);
@@ -115,7 +122,7 @@ describeKafka(`fuzz: ${FUZZ_RUNS} hostile messages per command topic (seed ${FUZ
     const letters = [...dead.values()].filter((d) => d.source.key.startsWith('fz-'));
     expect(letters.filter((d) => !d.reason || !d.detail)).toEqual([]);
     // Nothing was written for them.
-    const events = await readAllEvents(app.runtime.store);
+    const events = await readAllEvents(store);
     expect(events.filter((e) => fuzzIds.has(String(e.metadata.causationId)))).toEqual([]);
     expect(events.length).toBe(before);
 
@@ -127,8 +134,7 @@ describeKafka(`fuzz: ${FUZZ_RUNS} hostile messages per command topic (seed ${FUZ
     for (const { service, envelope } of after) await client.publish(topics.of(COMMAND_TOPICS[service]), [encodeEnvelope(envelope)]);
     for (const { envelope } of after) await waitUntil(() => replies.get(envelope.id)?.[0], 60_000, `the reply to ${envelope.type} after the fuzz`);
     expect(replies.get(after[0].envelope.id)?.[0]).toMatchObject({ status: 'ACCEPTED', commandType: 'RegisterParty' });
-    const ready = await fetch(`${app.url}/health/ready`);
-    expect(ready.status).toBe(200);
+    for (const app of apps.values()) expect((await fetch(`${app.url}/health/ready`)).status).toBe(200);
 
     const reasons: Record<string, number> = {};
     letters.forEach((d) => (reasons[d.reason] = (reasons[d.reason] ?? 0) + 1));

@@ -76,7 +76,7 @@ const fatal: fc.Arbitrary<Mutation> = fc.oneof(
   // A broken envelope: each value here is wrong for its field.
   fc.oneof(
     fc.record({ kind: fc.constant('envelope' as const), field: fc.constant('id' as const), value: fc.constantFrom('not-a-uuid', '', 42, null, [], {}, 'x'.repeat(300)) }),
-    fc.record({ kind: fc.constant('envelope' as const), field: fc.constant('schemaVersion' as const), value: fc.constantFrom(0, -1, 1.5, '1', 999_999, null, true, 2, 7) }),
+    fc.record({ kind: fc.constant('envelope' as const), field: fc.constant('schemaVersion' as const), value: fc.constantFrom(0, -1, 1.5, '1', 999_999, null, true) }),
     fc.record({ kind: fc.constant('envelope' as const), field: fc.constant('time' as const), value: fc.constantFrom('2026-13-45T99:99:99Z', '2026-02-30T00:00:00Z', 'yesterday', 1_767_225_600_000, '') }),
     fc.record({ kind: fc.constant('envelope' as const), field: fc.constant('type' as const), value: fc.constantFrom('LaunchRocket', '', 5, '../../etc/passwd', 'RegisterParty\u0000', null) }),
     fc.record({ kind: fc.constant('envelope' as const), field: fc.constant('key' as const), value: fc.constantFrom('', 7, null, 'k'.repeat(201)) }),
@@ -192,7 +192,8 @@ function hostile(templates: Record<string, Payload>, reused: readonly string[], 
       payload: structuredClone(templates[type]),
     };
     let cut: number | undefined;
-    for (const m of [first, ...more]) cut = apply(envelope, m, reused).cut ?? cut;
+    // The fatal mutation goes last, so no later one can overwrite the field it broke.
+    for (const m of [...more, first]) cut = apply(envelope, m, reused).cut ?? cut;
     let text = JSON.stringify(envelope).replace(/"@@RAW:(\w+)@@"/g, (_all, token: keyof typeof RAW) => RAW[token]);
     if (cut !== undefined) text = text.slice(0, Math.min(cut, text.length - 1));
     return { type, id: typeof envelope.id === 'string' ? envelope.id : '', text, mutations: [first, ...more].map((m) => m.kind) };
