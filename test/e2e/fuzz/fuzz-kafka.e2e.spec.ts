@@ -123,8 +123,8 @@ describeKafka(`fuzz: ${FUZZ_RUNS} hostile messages per command topic (seed ${FUZ
     expect(letters.filter((d) => !d.reason || !d.detail)).toEqual([]);
     // Nothing was written for them.
     const events = await readAllEvents(store);
-    expect(events.filter((e) => fuzzIds.has(String(e.metadata.causationId)))).toEqual([]);
-    expect(events.length).toBe(before);
+    // (Services may write their own events meanwhile, e.g. a capacity assessment: none is caused by a fuzz message.)
+    expect(events.slice(before).filter((e) => fuzzIds.has(String(e.metadata.causationId)) || fuzzIds.has(String(e.metadata.correlationId)))).toEqual([]);
 
     // No consumer stopped: one well-formed command per topic is still answered, and the process is ready.
     const after = SERVICES.map((service) => {
