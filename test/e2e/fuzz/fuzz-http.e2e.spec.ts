@@ -28,13 +28,28 @@ describe(`fuzz: ${FUZZ_RUNS} hostile bodies per HTTP command route (seed ${FUZZ_
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /**
+   * One POST; a connection reset before any response (undici reusing a keep-alive socket the server
+   * is closing, frequent on a loaded machine) is retried: no status came back, so nothing is judged.
+   */
+  const send = async (path: string, token: string, body: string): Promise<Response> => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body });
+      } catch (err) {
+        const code = ((err as Error).cause as { code?: string } | undefined)?.code;
+        if (attempt >= 3 || (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET')) throw err;
+      }
+    }
+  };
+
   const post = async (path: string, messages: readonly HostileMessage[]) => {
-    const token = app.runtime.auth.tokenFor('operator');
+    const token = app.runtime.auth.tokenFor('operator') ?? '';
     const results: { message: HostileMessage; status: number; body: { violations?: { field?: string; rule?: string }[] } }[] = [];
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < messages.length; i = next++) {
-        const res = await fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: messages[i].text });
+        const res = await send(path, token, messages[i].text);
         const text = await res.text();
         let body: { violations?: { field?: string; rule?: string }[] } = {};
         try {
