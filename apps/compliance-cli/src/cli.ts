@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isIsoUtc } from '@backstop/kernel';
-import { EventStore, verifyChains } from '@backstop/event-store';
+import { EventIntegrityError, EventStore, verifyChains } from '@backstop/event-store';
 import {
   balancesReport,
   emptyScopeReason,
@@ -47,7 +47,8 @@ event recorded after T. Account names and the digest are described in docs/ledge
 
 Exit codes:
   0  done
-  1  verify: a hash link is broken (an event was altered, removed or reordered); the first one is named
+  1  verify: a hash link is broken (an event was altered, removed or reordered, or its row is not readable JSON);
+     the first one is named with its stream, revision and position. Any verb: an event cannot be decoded
   2  usage: unknown verb or option, a missing or malformed value
   3  nothing to show: no postings for that party / contract, no such default
   4  the store cannot be read: missing data file, not a database, EventStoreDB unreachable
@@ -234,6 +235,11 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     if (err instanceof CliError) {
       io.stderr.write(`error: ${err.message}\n`);
       return err.exitCode;
+    }
+    if (err instanceof EventIntegrityError) {
+      const { at } = err;
+      io.stderr.write(`error: event ${at.eventId} (stream ${at.stream}, revision ${at.revision}, position ${at.position}) cannot be read: ${err.problem} — ${err.detail}; run verify\n`);
+      return EXIT.tampered;
     }
     if (err instanceof LedgerInvariantViolation) {
       io.stderr.write(`error: the ledger cannot book ${err.detail}\n`);

@@ -1,7 +1,7 @@
 /** Exit codes, documented in --help. */
 export const EXIT = {
   ok: 0,
-  /** verify: a hash link is broken (an event was altered, removed or reordered). */
+  /** verify: a hash link is broken (an event was altered, removed or reordered, or is not readable); any verb: an event cannot be decoded. */
   tampered: 1,
   /** Unknown verb or option, a missing or malformed value. */
   usage: 2,

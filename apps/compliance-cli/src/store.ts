@@ -20,7 +20,8 @@ export async function openStoreFor(dataFlag: string | undefined, env: NodeJS.Pro
   if (!statSync(path).isFile()) throw new CliError(EXIT.storeUnavailable, `${path} (from ${from}) is not a file`);
   let store: EventStore;
   try {
-    store = new SqliteEventStore(path);
+    // verify walks the chains itself and names the first broken link; replay books what is there.
+    store = new SqliteEventStore(path, undefined, { verifyOnRead: false });
     await store.readAll({ after: 0n, maxCount: 1 });
   } catch (err) {
     throw new CliError(EXIT.storeUnavailable, `cannot read the event store file ${path} (from ${from}): ${(err as Error).message}`);

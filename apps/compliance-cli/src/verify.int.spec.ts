@@ -38,6 +38,22 @@ describe('compliance CLI: verify', () => {
     expect(replayed.stderr).toMatch(/the ledger cannot book CollateralDeposited .*states balance 15000.000000 USDC for collateral:cp1:c1; the ledger has 15001.000000/);
   });
 
+  it('names an event whose row is not JSON (stream, revision, position) and exits 1, never crashing with 70', async () => {
+    // Regression (issue 9, defect 10): a row with bad JSON made verify crash with "unexpected failure", exit 70.
+    const broken = join(dir, 'badjson.db');
+    const stored = await buildStore(broken);
+    const victim = stored.find((e) => e.type === 'PoolCapitalDeposited' || e.stream === 'pool-main')!;
+    const db = new Database(broken);
+    expect(db.prepare("UPDATE events SET data = '{\"amount\": 5000' WHERE id = ?").run(victim.id).changes).toBe(1);
+    db.close();
+    const [verified, replayed] = await Promise.all([runCli(['verify', '--data', broken]), runCli(['replay', '--data', broken, '--quiet'])]);
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toContain(`BROKEN: the first broken link is event ${victim.id} (stream pool-main, revision 0, position ${victim.position}): UNREADABLE`);
+    expect(verified.stdout).toContain(`checked ${Number(victim.position)} events`);
+    expect(replayed.code).toBe(1);
+    expect(replayed.stderr).toContain(`event ${victim.id} (stream pool-main, revision 0, position ${victim.position}) cannot be read: UNREADABLE`);
+  });
+
   it('says which file is missing or not a store, with exit code 4', async () => {
     const junk = join(dir, 'junk.db');
     writeFileSync(junk, 'not a database at all, just text');

@@ -1,10 +1,17 @@
+import { createHash } from 'node:crypto';
 import { Clock, systemClock } from '@backstop/kernel';
-import { DuplicateEventIdError, EventStore, NewEvent, StoredEvent, SubscriptionHandle, openEventStore, startCatchUpSubscription } from '@backstop/event-store';
+import { DuplicateEventIdError, EventStore, NewEvent, StoredEvent, SubscriptionHandle, openEventStore, startCatchUpSubscription, verifyChains } from '@backstop/event-store';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
 import {
   DeadLetter,
   isRetryable,
   encodeEnvelope,
   Envelope,
+  classifyError,
+  FieldViolation,
+  flattenValidationErrors,
+  RunnerHandle,
   InProcessBus,
   KafkaBus,
   makeEnvelope,
@@ -24,6 +31,24 @@ import { OperatorGauges, startOperatorGauges, withStoreMetrics } from './operato
 import { startEventPublisher } from './publisher';
 import { eventEnvelope, ownerOf } from './streams';
 import { deterministicUuid } from './ids';
+import { INPUT_SCHEMAS } from './inputs';
+
+/** Input topics and the schema every message on them must meet (the HTTP input endpoints check the same). */
+const INPUT_TOPIC_SCHEMAS: Partial<Record<TopicName, Record<string, new () => object>>> = {
+  [TOPICS.marketMarks]: { MarkPrice: INPUT_SCHEMAS.MarkPrice },
+  [TOPICS.creditScores]: { CreditScore: INPUT_SCHEMAS.CreditScore },
+};
+
+/** A schema-invalid input is the message's fault: the runner dead-letters it at once (never retried). */
+function inputViolations(topics: readonly TopicName[], envelope: Envelope): FieldViolation[] {
+  const schema = topics.map((t) => INPUT_TOPIC_SCHEMAS[t]?.[envelope.type]).find((s) => s !== undefined);
+  if (!schema) return [];
+  if (envelope.schemaVersion !== 1) {
+    return [{ field: 'schemaVersion', rule: 'supportedVersion', message: `${envelope.type} schema version ${envelope.schemaVersion} is not supported (supported: 1)` }];
+  }
+  const payload = plainToInstance(schema, envelope.payload);
+  return flattenValidationErrors(validateSync(payload, { whitelist: true, forbidNonWhitelisted: true })).map((v) => ({ ...v, field: `payload.${v.field}` }));
+}
 
 const COMMAND_TOPICS: Record<ServiceName, TopicName> = {
   'contract-intake': TOPICS.intakeCommands,
@@ -97,7 +122,7 @@ export class Runtime {
   private readonly tickers: TickerDefinition[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
   private ticking: Promise<void> = Promise.resolve();
-  private readonly running: { stop(): Promise<void> }[] = [];
+  private readonly running: RunnerHandle[] = [];
   private readonly subscriptions: SubscriptionHandle[] = [];
   private started = false;
   /** SIGTERM received: new HTTP work is refused (503) and readiness fails while in-flight work finishes. */
@@ -283,6 +308,7 @@ export class Runtime {
   }
 
   async start(): Promise<void> {
+    await this.verifyStore();
     this.headAtStart = await storeHead(this.store);
     await this.bus.ensureTopics(this.topics.all());
     for (const service of this.config.services) await this.startCommandConsumer(service);
@@ -310,6 +336,25 @@ export class Runtime {
       bus: `${this.bus.kind} (${this.bus.location})`,
       consumers: this.consumers.map((c) => c.name),
     });
+  }
+
+  /**
+   * Refuses to start on a store whose hash chains do not verify (an altered, removed or undecodable
+   * event): serving or booking from it would spread the damage. BACKSTOP_VERIFY_ON_START=off skips
+   * it (e.g. to start a service for a forensic read); the message names the first broken event.
+   */
+  private async verifyStore(): Promise<void> {
+    if (process.env.BACKSTOP_VERIFY_ON_START === 'off') return;
+    const started = Date.now();
+    const result = await verifyChains(this.store);
+    const b = result.firstBreak;
+    if (b) {
+      throw new Error(
+        `the event store ${this.store.kind} (${this.store.location}) does not verify: stream ${b.stream}, revision ${b.revision}, position ${b.position}, event ${b.eventId}: ${b.problem} — ${b.detail}. ` +
+          'Run `npm run compliance -- verify` for the report; BACKSTOP_VERIFY_ON_START=off starts anyway',
+      );
+    }
+    this.logger.info('event store verified', { events: result.eventsChecked, streams: result.streamsChecked, ms: Date.now() - started });
   }
 
   private tickOne(ticker: TickerDefinition): Promise<void> {
@@ -358,7 +403,14 @@ export class Runtime {
           handle: async (event) => {
             const owner = ownerOf(event.stream);
             if (!owner || !definition.topics.includes(owner.topic) || !types.has(event.type)) return;
-            await definition.handle(eventEnvelope(event));
+            const envelope = eventEnvelope(event);
+            try {
+              await definition.handle(envelope);
+            } catch (err) {
+              // As on Kafka: the event's own fault is dead-lettered with the reason and skipped; anything else is retried (and shows in readiness).
+              if (classifyError(err) !== 'invalid') throw err;
+              await this.deadLetterEvent(groupId, owner.topic, envelope, err as Error);
+            }
           },
           onError: (error, event, attempt) =>
             this.logger.error('event handler failed; retrying', { consumer: groupId, eventId: event.id, attempt, error: (error as Error).message }),
@@ -372,6 +424,7 @@ export class Runtime {
       topics: definition.topics.map((t) => this.topics.of(t)),
       dlqTopic: this.topics.of(TOPICS.dlq),
       processed: this.store,
+      validate: (envelope) => inputViolations(definition.topics, envelope),
       logger: this.logger.child({ component: 'consumer', consumer: groupId }),
       metrics: this.metrics,
       // Event topics carry every type of their service; a consumer simply ignores the ones it does not need.
@@ -424,10 +477,37 @@ export class Runtime {
       consumerGroup: groupId,
       source: { topic: event.stream, partition: 0, offset: event.position.toString(), key: event.type, headers: {} },
       originalBase64: original.toString('base64'),
+      originalBytes: original.length,
+      originalSha256: createHash('sha256').update(original).digest('hex'),
+      originalTruncated: false,
       deadLetteredAt: this.clock.now().toISOString(),
     };
     await this.bus.publish(this.topics.of(TOPICS.dlq), [{ key: event.id, value: JSON.stringify(record), headers: { 'dlq-reason': record.reason, 'original-topic': event.stream } }]);
     this.logger.warn('inbox message dead-lettered', { consumer: groupId, eventId: event.id, detail });
+  }
+
+  /** A store-fed event its consumer refuses: on backstop.dlq (the in-process bus here) with the reason, like the runner's. */
+  private async deadLetterEvent(groupId: string, topic: TopicName, envelope: Envelope, err: Error): Promise<void> {
+    const value = encodeEnvelope(envelope).value;
+    this.logger.warn('event dead-lettered', { consumer: groupId, eventId: envelope.id, type: envelope.type, reason: err.message });
+    this.metrics.counter('backstop_messages_total', 'Messages consumed, by consumer group, topic and outcome', ['group', 'topic', 'outcome']).inc({ group: groupId, topic: this.topics.of(topic), outcome: 'dead_letter_handler_rejected' });
+    await this.bus.publish(this.topics.of(TOPICS.dlq), [
+      {
+        key: envelope.key,
+        value: JSON.stringify({
+          reason: 'HANDLER_REJECTED',
+          detail: err.message,
+          consumerGroup: groupId,
+          source: { topic: this.topics.of(topic), partition: 0, offset: String(envelope.payload._position ?? ''), key: envelope.key, headers: {} },
+          originalBase64: Buffer.from(value).toString('base64'),
+          originalBytes: Buffer.byteLength(value),
+          originalSha256: createHash('sha256').update(value).digest('hex'),
+          originalTruncated: false,
+          deadLetteredAt: this.clock.now().toISOString(),
+        }),
+        headers: { 'dlq-reason': 'HANDLER_REJECTED', 'original-topic': this.topics.of(topic) },
+      },
+    ]);
   }
 
   /** Position every store-fed subscription has reached (tests and readiness). */
@@ -454,6 +534,11 @@ export class Runtime {
       // Not ready until each store-fed view has read to the end of the store once: a pod that
       // rebuilds its views at start-up must not answer reads from half a history.
       else if (!s.caughtUp()) checks[`subscription:${s.name}`] = `catching up (at ${s.position()})`;
+    }
+    // A consumer that stopped, crashed or keeps failing on the store/broker takes no more messages.
+    for (const consumer of this.running) {
+      const status = consumer.status();
+      if (status.state !== 'running') checks[`consumer:${consumer.groupId}`] = `${status.state}: ${status.detail}`;
     }
     return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
   }

@@ -52,6 +52,8 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
       wake = done;
     });
 
+  const backoff = (attempt: number) => Math.min(backoffMsMax, 50 * 2 ** Math.min(attempt, 10));
+
   const handleWithRetry = async (event: StoredEvent) => {
     for (let attempt = 1; !stopped; attempt += 1) {
       try {
@@ -61,25 +63,48 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
       } catch (err) {
         error = err;
         options.onError?.(err, event, attempt);
-        await sleep(Math.min(backoffMsMax, 50 * 2 ** Math.min(attempt, 10)));
+        await sleep(backoff(attempt));
+      }
+    }
+    return false;
+  };
+
+  /**
+   * Stores the checkpoint, retrying with backoff while the store refuses (a full disk, a lock, a
+   * vanished file): the error shows in lastError() (readiness says not ready), and the handler is
+   * not run again for an event it already handled. Never rejects.
+   */
+  const checkpointWithRetry = async (event: StoredEvent) => {
+    for (let attempt = 1; !stopped; attempt += 1) {
+      try {
+        await store.saveCheckpoint(options.name, event.position);
+        error = undefined;
+        return true;
+      } catch (err) {
+        error = err;
+        options.onError?.(err, event, attempt);
+        await sleep(backoff(attempt));
       }
     }
     return false;
   };
 
   const loop = (async () => {
+    let readFailures = 0;
     while (!stopped) {
       let page: StoredEvent[];
       try {
         page = await store.readAll({ after: position, maxCount: pageSize });
+        readFailures = 0;
       } catch (err) {
         error = err;
-        await sleep(pollMs * 5);
+        readFailures += 1;
+        await sleep(Math.max(pollMs, backoff(readFailures)));
         continue;
       }
       for (const event of page) {
         if (!(await handleWithRetry(event))) return;
-        await store.saveCheckpoint(options.name, event.position);
+        if (!(await checkpointWithRetry(event))) return;
         position = event.position;
         waiters.forEach((notify) => notify());
       }
@@ -88,7 +113,10 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
         if (!stopped) await sleep(pollMs);
       }
     }
-  })();
+  })().catch((err: unknown) => {
+    // Unreachable by construction; if it ever happens, it must show as not-ready, never kill the process.
+    error = err;
+  });
 
   return {
     name: options.name,

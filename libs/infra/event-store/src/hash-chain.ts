@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { EventStore, NewEvent, StoredEvent } from './port';
+import { EventIntegrityError } from './store-errors';
 
 /**
  * Tamper evidence (SPEC section 7): every event's metadata carries `prevHash` (its stream
@@ -28,7 +29,7 @@ export type ChainBreak = {
   readonly revision: number;
   readonly position: bigint;
   readonly eventId: string;
-  readonly problem: 'ALTERED' | 'MISSING_PREDECESSOR' | 'REORDERED_OR_REMOVED' | 'UNCHAINED';
+  readonly problem: 'ALTERED' | 'MISSING_PREDECESSOR' | 'REORDERED_OR_REMOVED' | 'UNCHAINED' | 'UNREADABLE';
   readonly detail: string;
 };
 
@@ -45,18 +46,46 @@ export async function verifyChains(store: EventStore, onProgress?: (checked: num
   let after = 0n;
   let checked = 0;
   for (;;) {
-    const page = await store.readAll({ after, maxCount: 2_000 });
-    if (page.length === 0) break;
+    let page: StoredEvent[];
+    let refused: EventIntegrityError | undefined;
+    try {
+      page = await store.readAll({ after, maxCount: 2_000 });
+    } catch (err) {
+      if (!(err instanceof EventIntegrityError)) throw err;
+      // The store refused an event of this page (not decodable, or altered): take the good ones
+      // before it one by one, so the counts and the first break are exact.
+      ({ page, refused } = await readUpTo(store, after, err));
+    }
     for (const event of page) {
       checked += 1;
       const problem = checkLink(event, heads.get(event.stream));
       if (problem) return { eventsChecked: checked, streamsChecked: heads.size, firstBreak: problem };
       heads.set(event.stream, { revision: event.revision, hash: hashOf(event)! });
     }
+    if (refused) {
+      return { eventsChecked: checked + 1, streamsChecked: heads.size, firstBreak: { ...refused.at, problem: refused.problem, detail: refused.detail } };
+    }
+    if (page.length === 0) break;
     after = page[page.length - 1].position;
     onProgress?.(checked);
   }
   return { eventsChecked: checked, streamsChecked: heads.size };
+}
+
+async function readUpTo(store: EventStore, after: bigint, first: EventIntegrityError): Promise<{ page: StoredEvent[]; refused: EventIntegrityError }> {
+  const page: StoredEvent[] = [];
+  for (let cursor = after; cursor < first.at.position; ) {
+    try {
+      const [event] = await store.readAll({ after: cursor, maxCount: 1 });
+      if (!event || event.position >= first.at.position) break;
+      page.push(event);
+      cursor = event.position;
+    } catch (err) {
+      if (err instanceof EventIntegrityError) return { page, refused: err };
+      throw err;
+    }
+  }
+  return { page, refused: first };
 }
 
 function checkLink(event: StoredEvent, head: { revision: number; hash: string } | undefined): ChainBreak | undefined {

@@ -7,3 +7,4 @@ export * from './eventstoredb-event-store';
 export * from './catch-up-subscription';
 export * from './factory';
 export * from './hash-chain';
+export * from './store-errors';

@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventStoreContract } from './contract-suite';
 import { SqliteEventStore } from './sqlite-event-store';
 import { verifyChains } from './hash-chain';
+import { EventIntegrityError, storeErrorKind } from './store-errors';
+import { StoreUnavailableError } from './port';
 
 const dir = mkdtempSync(join(tmpdir(), 'backstop-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,3 +68,47 @@ describe('tamper evidence on the embedded store file', () => {
     await store.close();
   });
 });
+
+describe('integrity on read and a vanished data file (issue 9, defect 10)', () => {
+  const fileFor = (name: string) => join(dir, `${name}.db`);
+  const id = (n: number) => `c0000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+  it('refuses to serve an altered event, naming it, while the other streams still read', async () => {
+    const file = fileFor('served');
+    const store = new SqliteEventStore(file);
+    await store.append('contract-c1', [{ id: id(1), type: 'CollateralDeposited', data: { amount: '100.000000' } }], 'no_stream');
+    await store.append('contract-c1', [{ id: id(2), type: 'CollateralDeposited', data: { amount: '200.000000' } }], 0);
+    await store.append('party-p1', [{ id: id(3), type: 'PartyRegistered', data: { partyId: 'p1' } }], 'no_stream');
+    const Database = require('better-sqlite3');
+    const db = new Database(file);
+    db.prepare(`UPDATE events SET data = '{"amount":"999999.000000"}' WHERE id = ?`).run(id(2));
+    db.close();
+    const refused = await store.readStream('contract-c1').catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(EventIntegrityError);
+    expect((refused as EventIntegrityError).message).toMatch(/stream contract-c1, revision 1, position 2\) fails its integrity check: ALTERED/);
+    await expect(store.readAll({ after: 0n, maxCount: 10 })).rejects.toThrow(/stream contract-c1, revision 1/);
+    expect((await store.readStream('party-p1')).map((e) => e.id)).toEqual([id(3)]);
+    await store.close();
+  });
+
+  it('notices its data file was deleted or replaced: every call fails as unavailable (transient), nothing is acknowledged', async () => {
+    for (const how of ['deleted', 'replaced'] as const) {
+      const file = fileFor(`vanish-${how}`);
+      const store = new SqliteEventStore(file);
+      await store.append('s', [{ id: id(10), type: 'A', data: {} }], 'no_stream');
+      if (how === 'deleted') rmSync(file);
+      else {
+        writeFileSync(`${file}.new`, '');
+        renameSync(`${file}.new`, file);
+      }
+      const failure = await store.append('s', [{ id: id(11), type: 'B', data: {} }], 0).catch((err: unknown) => err);
+      expect(failure).toBeInstanceOf(StoreUnavailableError);
+      expect((failure as Error).message).toMatch(how === 'deleted' ? /deleted while open/ : /replaced while open/);
+      expect(storeErrorKind(failure)).toBe('transient');
+      await expect(store.loadCheckpoint('readiness-probe')).rejects.toThrow(StoreUnavailableError);
+      await expect(store.recordProcessed('c', 'm', 'r')).rejects.toThrow(StoreUnavailableError);
+      await store.close();
+    }
+  });
+});
+

@@ -99,6 +99,7 @@ export class InProcessBus implements MessageBus {
     })();
 
     return {
+      status: () => (stopped ? { state: 'stopped', detail: 'stopped' } : { state: 'running', detail: 'ok' }),
       stop: async () => {
         stopped = true;
         wake?.();

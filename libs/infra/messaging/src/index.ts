@@ -6,3 +6,4 @@ export * from './kafka-bus';
 export * from './consumer-runner';
 export * from './kafka-codecs';
 export * from './kafka-config';
+export * from './errors';

@@ -1,7 +1,7 @@
 import { Admin, Consumer, IHeaders, Kafka, KafkaConfig, logLevel, LogEntry, Producer, SASLOptions } from 'kafkajs';
 import { compressionType, KafkaCompression, registerKafkaCodecs, UNDECODABLE_CONTINUATION, UNDECODABLE_HEADER, UndecodableBatch } from './kafka-codecs';
 import { DEFAULT_KAFKA_COMPRESSION, KafkaSaslConfig, KafkaTlsConfig } from './kafka-config';
-import { BUS_LIMITS, ConsumerHandle, MessageBus, OutgoingMessage, SubscribeOptions } from './port';
+import { BUS_LIMITS, ConsumerHandle, ConsumerStatus, MessageBus, OutgoingMessage, SubscribeOptions } from './port';
 
 export interface KafkaBusConfig {
   /** KAFKA_BROKERS, comma separated host:port. */
@@ -162,6 +162,19 @@ export class KafkaBus implements MessageBus {
         resolve();
       });
     });
+    // kafkajs stops a consumer for good on a non-retriable error (and restarts it on a retriable one):
+    // remember which, so readiness can say a consumer no longer consumes.
+    let status: ConsumerStatus = { state: 'running', detail: 'ok' };
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      const error = payload.error?.message ?? String(payload.error);
+      status = payload.restart ? { state: 'retrying', detail: `restarting after: ${error}` } : { state: 'crashed', detail: `crashed: ${error}` };
+    });
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (status.state === 'retrying') status = { state: 'running', detail: 'ok' };
+    });
+    consumer.on(consumer.events.STOP, () => {
+      if (status.state !== 'crashed') status = { state: 'stopped', detail: 'stopped' };
+    });
     await this.ensureTopics(options.topics);
     await consumer.connect();
     await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true });
@@ -194,6 +207,7 @@ export class KafkaBus implements MessageBus {
     });
     await joined;
     return {
+      status: () => status,
       stop: async () => {
         this.consumers.delete(consumer);
         await consumer.disconnect();

@@ -30,8 +30,16 @@ export interface SubscribeOptions {
   readonly fromBeginning?: boolean;
 }
 
+export interface ConsumerStatus {
+  /** running: consuming; retrying: a transient failure is being retried; stopped / crashed: consuming no more. */
+  readonly state: 'running' | 'retrying' | 'stopped' | 'crashed';
+  readonly detail: string;
+}
+
 export interface ConsumerHandle {
   stop(): Promise<void>;
+  /** Whether the consumer still consumes (readiness); adapters that cannot tell omit it. */
+  status?(): ConsumerStatus;
 }
 
 export interface MessageBus {

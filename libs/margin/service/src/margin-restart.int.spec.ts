@@ -44,7 +44,8 @@ describe('margin-monitor across a restart (same store file)', () => {
     // The junk came over the bus and the good mark through the store's inbox: two paths, so wait for the DLQ too.
     for (let i = 0; i < 200 && dlq.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
     await dlqReader.stop();
-    expect(JSON.parse(dlq[0])).toMatchObject({ reason: 'HANDLER_FAILED', detail: expect.stringMatching(/invalid MarkPrice payload: price: price must be a decimal string.*after 4 attempts/), originalBase64: Buffer.from(encodeEnvelope(junk).value).toString('base64') });
+    // Dead-lettered at once by the runner's schema check, never retried (issue 9 defect 8).
+    expect(JSON.parse(dlq[0])).toMatchObject({ reason: 'INVALID_PAYLOAD', violations: [{ field: 'payload.price', rule: 'isDecimalString' }], detail: expect.stringMatching(/payload\.price: price must be a decimal string/), originalBase64: Buffer.from(encodeEnvelope(junk).value).toString('base64') });
 
     const before = (await first.get<MarginBody>('/v1/margin/desk1', { role: 'operator' })).body;
     expect(before).toMatchObject({ status: 'IN_CALL', openCalls: [{ callId: 'mc-desk1-1', status: 'ISSUED' }] });

@@ -9,7 +9,7 @@ import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
 import { Causation, DomainEvent, DomainRejection, invariant } from '@backstop/kernel';
 import { EventStore, NewEvent, STORE_LIMITS, StoredEvent, WrongExpectedRevisionError } from '@backstop/event-store';
-import { Envelope, flattenValidationErrors } from '@backstop/messaging';
+import { Envelope, flattenValidationErrors, InvalidMessageError } from '@backstop/messaging';
 import { Logger, MetricsRegistry } from '@backstop/telemetry';
 import { decideOnStream, deterministicUuid, MarkPriceDto, Runtime } from '@backstop/platform';
 import {
@@ -33,8 +33,8 @@ const CONFLICT_RETRIES_MAX = 5;
 /** Event types margin-monitor consumes from other services (SPEC §1 table). */
 export const CONSUMED_EVENT_TYPES = ['ContractRegistered', 'CollateralDeposited', 'CollateralWithdrawn', 'ContractClosed', 'MarginCoveredByBackstop', 'MarginAdvanceRepaid', 'ContractClosedOut'] as const;
 
-/** A message that can never be handled (schema-invalid input): retried a bounded number of times, then dead-lettered. */
-export class InvalidInputError extends Error {
+/** A message that can never be handled (schema-invalid input): an InvalidMessageError, dead-lettered at once (never retried). */
+export class InvalidInputError extends InvalidMessageError {
   constructor(message: string) {
     super(message);
     this.name = 'InvalidInputError';

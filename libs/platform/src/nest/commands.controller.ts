@@ -1,9 +1,7 @@
 import { Body, Controller, Headers, HttpCode, Inject, Post, Res, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { plainToInstance } from 'class-transformer';
-import { validateSync } from 'class-validator';
-import { EnvelopeDto, flattenValidationErrors } from '@backstop/messaging';
+import { EnvelopeDto, envelopeViolations } from '@backstop/messaging';
 import { isForbidden } from '../commands';
 import { Runtime } from '../runtime';
 import { RUNTIME } from './tokens';
@@ -38,18 +36,17 @@ export class CommandsController {
   ): Promise<unknown> {
     const principal = await this.runtime.authenticator.authenticate(authorization);
     if (!principal) throw new UnauthorizedException('a bearer token is required (Authorization: Bearer <token>)');
-    const dto = plainToInstance(EnvelopeDto, body);
-    const violations = typeof body === 'object' && body !== null ? flattenValidationErrors(validateSync(dto as object)) : [{ field: '(body)', rule: 'isObject', message: 'body must be a JSON envelope object' }];
+    // Shape limits (depth, size, prototype keys) before class-transformer sees anything: a 400 naming the field and rule, never a 500.
+    const violations = envelopeViolations(body);
     if (violations.length > 0) {
       res.status(400);
       return { status: 'REJECTED', violations };
     }
     // W3C trace context from the HTTP headers when the envelope carries none (the envelope's wins: it is the message's own).
-    if (!dto.traceparent && traceparent && /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent)) {
-      dto.traceparent = traceparent;
-      if (tracestate && tracestate.length <= 512) dto.tracestate = tracestate;
+    const envelope = body as Parameters<Runtime['commands']['execute']>[0];
+    if (!envelope.traceparent && traceparent && /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(traceparent)) {
+      Object.assign(envelope, { traceparent, ...(tracestate && tracestate.length <= 512 ? { tracestate } : {}) });
     }
-    const envelope = dto as unknown as Parameters<Runtime['commands']['execute']>[0];
     // Shutting down: refuse before anything is written, so the client retries elsewhere with the same id.
     const release = this.runtime.beginWork();
     if (!release) {

@@ -3,7 +3,7 @@ import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { EnvelopeDto, makeEnvelope, flattenValidationErrors, TOPICS, TopicName } from '@backstop/messaging';
+import { EnvelopeDto, envelopeViolations, makeEnvelope, flattenValidationErrors, TOPICS, TopicName } from '@backstop/messaging';
 import { INPUT_SCHEMAS } from '../inputs';
 import { Runtime } from '../runtime';
 import { RUNTIME } from './tokens';
@@ -43,7 +43,7 @@ export class InputsController {
       return { status: 'REJECTED', violations: [{ field: '(body)', rule: 'batchSize', message: 'send 1 to 1000 envelopes' }] };
     }
     const violations = items.flatMap((item, i) => {
-      const problems = typeof item === 'object' && item !== null ? flattenValidationErrors(validateSync(plainToInstance(EnvelopeDto, item) as object)) : [{ field: '', rule: 'isObject', message: 'must be an envelope object' }];
+      const problems = envelopeViolations(item);
       const wrongType = (item as { type?: unknown })?.type !== type ? [{ field: 'type', rule: 'equals', message: `type must be ${type}` }] : [];
       const payload = (item as { payload?: unknown })?.payload;
       const payloadProblems =

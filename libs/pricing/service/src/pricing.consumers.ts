@@ -1,7 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { DomainRejection, isIsoUtc, isSupportedCurrency } from '@backstop/kernel';
-import { Envelope, flattenValidationErrors, TOPICS } from '@backstop/messaging';
+import { Envelope, flattenValidationErrors, InvalidMessageError, TOPICS } from '@backstop/messaging';
 import { ConsumerDefinition, CreditScoreDto, MarkPriceDto, Runtime, TickerDefinition } from '@backstop/platform';
 import { PricingService, Trigger } from './pricing.service';
 
@@ -9,8 +9,8 @@ const SERVICE = 'premium-pricing' as const;
 
 /**
  * An input that breaks its schema (the platform's MarkPriceDto / CreditScoreDto; HTTP checks them
- * too, but Kafka producers can send anything): thrown, so the consumer runner retries a bounded number of times, then dead-letters it with this reason. */
-export class InvalidInputError extends Error {
+ * too, but Kafka producers can send anything): thrown as an InvalidMessageError, so the consumer runner dead-letters it at once with this reason (never retried). */
+export class InvalidInputError extends InvalidMessageError {
   constructor(type: string, detail: string) {
     super(`${type} payload is invalid: ${detail}`);
     this.name = 'InvalidInputError';

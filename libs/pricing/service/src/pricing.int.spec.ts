@@ -259,7 +259,8 @@ describe('premium-pricing over HTTP (real app, store file, intake alongside)', (
       } finally {
         await dlq.stop();
       }
-      expect(JSON.parse(dead[0])).toMatchObject({ reason: 'HANDLER_FAILED', detail: expect.stringMatching(/MarkPrice payload is invalid: price: price must be a decimal string/) });
+      // Dead-lettered at once by the runner's schema check, never retried (issue 9 defect 8).
+      expect(JSON.parse(dead[0])).toMatchObject({ reason: 'INVALID_PAYLOAD', violations: [{ field: 'payload.price', rule: 'isDecimalString' }], detail: expect.stringMatching(/payload\.price: price must be a decimal string/) });
       expect((await app.get<Json>('/v1/pricing/markets/BTC-USD')).body).toMatchObject({ price: '71000', priceAt: t(50.5) });
     });
 

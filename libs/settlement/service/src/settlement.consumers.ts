@@ -1,5 +1,5 @@
 import { DomainRejection } from '@backstop/kernel';
-import { Envelope, TOPICS } from '@backstop/messaging';
+import { Envelope, InvalidMessageError, TOPICS } from '@backstop/messaging';
 import { ConsumerDefinition, TickerDefinition } from '@backstop/platform';
 import { MarginCallMissedData, PremiumChargedData } from '@backstop/settlement';
 import { SERVICE, Settlement } from './settlement';
@@ -17,8 +17,9 @@ const COVERAGE_EVENTS = ['CoverageBound', 'CoverageEnded', 'CoverageLimitReduced
 /**
  * What default-settlement reacts to. Every handler is idempotent: pool and default appends derive
  * their event ids from the source event id (or a step id), so a redelivery appends nothing.
- * A message the pool rejects (wrong currency, a party already in default) is logged and skipped:
- * retrying it would never succeed and would block the consumer behind it.
+ * A message the pool rejects (wrong currency, a party already in default) or one missing fields is
+ * thrown as InvalidMessageError: dead-lettered at once with the reason (visible, not just a log line),
+ * never retried, since retrying would never succeed and would block the consumer behind it.
  */
 export function settlementConsumers(settlement: Settlement): ConsumerDefinition[] {
   const { runtime, config, pool, settler, capacity } = settlement;
@@ -36,12 +37,13 @@ export function settlementConsumers(settlement: Settlement): ConsumerDefinition[
     } catch (err) {
       if (!(err instanceof DomainRejection)) throw err;
       logger.warn(`${envelope.type} not applied to the pool`, { eventId: envelope.id, violations: err.violations.map((v) => `${v.field}:${v.rule}: ${v.message}`) });
+      throw new InvalidMessageError(`${envelope.type} ${envelope.id} not applied to the pool: ${err.message}`);
     }
   };
   const fields = (envelope: Envelope, names: readonly string[]): boolean => {
     const missing = names.filter((n) => typeof envelope.payload[n] !== 'string');
-    if (missing.length > 0) logger.error(`${envelope.type} without ${missing.join(', ')}: skipped`, { eventId: envelope.id });
-    return missing.length === 0;
+    if (missing.length > 0) throw new InvalidMessageError(`${envelope.type} ${envelope.id} without ${missing.join(', ')}`);
+    return true;
   };
 
   return [
