@@ -59,6 +59,7 @@ export function legsFor(event: LedgerSourceEvent, books: BooksView): Leg[] {
     case 'BackstopCoverRecorded': // margin's mirror of settlement's MarginCoveredByBackstop
     case 'PositionClosedOut': // margin's mirror of settlement's ContractClosedOut (booked from settlement's events)
     case 'MarkRecorded':
+    case 'MarkStale': // an alarm, no money
     case 'MarginCallIssued':
     case 'MarginCallCured': // the deposit that cures it is a CollateralDeposited
     case 'MarginCallMissed': // the cover is a MarginCoveredByBackstop

@@ -65,6 +65,7 @@ export const EVENT_EFFECTS: Readonly<Record<LedgerEventType, EventEffect>> = {
   BackstopCoverRecorded: 'none',
   PositionClosedOut: 'none',
   MarkRecorded: 'none',
+  MarkStale: 'none',
   MarginCallIssued: 'none',
   MarginCallCured: 'none',
   MarginCallMissed: 'none',

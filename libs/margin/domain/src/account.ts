@@ -28,6 +28,7 @@
  */
 import { amountProblem, assertNever, ContractTerms, ContractWireTerms, currencyOf, Decider, DomainEvent, fromMinor, isIsoUtc, isSupportedCurrency, iso, ms, reject, Side, termsFromWire, toMinor, Violations } from '@backstop/kernel';
 import { valuationProblems } from '@backstop/margin-model';
+import type { SettlementPriceBasis } from './expiry';
 import { fundingLongGainMinor, payerAndReceiver, SettlementReason, settlementLongGainMinor } from './cash-flows';
 
 /** Equity and requirements of one (party, currency) account, in minor units, from the monitor. */
@@ -75,7 +76,22 @@ export type AccountEvent =
   | DomainEvent<'MarginCallMissed', { callId: string; partyId: string; amount: string; currency: string; at: string }>
   | DomainEvent<'DefaultTriggered', { partyId: string; reason: DefaultReason; detail: string; callId?: string; lastSaneMarks: LastSaneMarks; at: string }>
   | DomainEvent<'FundingExchanged', { contractId: string; payerPartyId: string; receiverPartyId: string; amount: string; currency: string; rate: string; mark: string; at: string }>
-  | DomainEvent<'ContractSettled', { contractId: string; reason: SettlementReason; price: string; payerPartyId: string; receiverPartyId: string; amount: string; currency: string; at: string }>
+  | DomainEvent<
+      'ContractSettled',
+      {
+        contractId: string;
+        reason: SettlementReason;
+        price: string;
+        /** EXPIRY: how the price was found (the window's TWAP, or the last accepted mark when the window had none). */
+        priceBasis?: SettlementPriceBasis;
+        priceDetail?: string;
+        payerPartyId: string;
+        receiverPartyId: string;
+        amount: string;
+        currency: string;
+        at: string;
+      }
+    >
   | DomainEvent<'PositionClosedOut', PositionCloseOut>;
 
 /** What margin keeps of settlement's ContractClosedOut (the money is settlement's and the ledger's). */
@@ -100,7 +116,7 @@ export type AccountCommand =
   | { type: 'CheckSecondDeadline'; partyId: string; callId: string; now: string; assessment: Assessment; lastSaneMarks: LastSaneMarks }
   | { type: 'DeclareDefault'; partyId: string; reason: string; at: string; lastSaneMarks: LastSaneMarks }
   | { type: 'ExchangeFunding'; partyId: string; contractId: string; fundingAt: string; rate: string; mark: string }
-  | { type: 'SettleContract'; partyId: string; contractId: string; reason: SettlementReason; price: string; at: string }
+  | { type: 'SettleContract'; partyId: string; contractId: string; reason: SettlementReason; price: string; priceBasis?: SettlementPriceBasis; priceDetail?: string; at: string }
   | ({ type: 'CloseOutPosition'; partyId: string } & PositionCloseOut);
 
 export type CallStatus = 'ISSUED' | 'CURED' | 'MISSED' | 'DEFAULTED';
@@ -367,6 +383,8 @@ function settleContract(command: Cmd<'SettleContract'>, state: AccountState): Ac
         contractId: command.contractId,
         reason: command.reason,
         price: command.price,
+        ...(command.priceBasis !== undefined ? { priceBasis: command.priceBasis } : {}),
+        ...(command.priceDetail !== undefined ? { priceDetail: command.priceDetail } : {}),
         payerPartyId: flow.payer,
         receiverPartyId: flow.receiver,
         amount: fromMinor(flow.amountMinor, scale),
