@@ -13,7 +13,7 @@ type MarginBody = {
   calls: { callId: string; status: string }[];
   default?: { reason: string };
 };
-type MarkBody = { lastSane: { price: string } | null; last: { price: string; sane: boolean; flag?: string } | null; marksRecorded: number };
+type MarkBody = { lastSane: { price: string } | null; last: { price: string; sane: boolean; flag?: string } | null; marksRecorded: number; pending?: { price: number; run: number } };
 
 describe('margin-monitor over HTTP with contract-intake (real app, store file)', () => {
   let app: TestBackstop;
@@ -118,7 +118,7 @@ describe('margin-monitor over HTTP with contract-intake (real app, store file)',
   it('flags a jump beyond the band and calls no one on it', async () => {
     await markAt('2026-01-01T02:30:00.000Z', 'ETH-USD', '2400');
     const marks = await app.get<MarkBody>('/v1/marks/ETH-USD', { role: 'operator' });
-    expect(marks.body).toMatchObject({ lastSane: { price: '3000' }, last: { price: '2400', sane: false, flag: 'JUMP' } });
+    expect(marks.body).toMatchObject({ lastSane: { price: '3000' }, last: { price: '2400', sane: false, flag: 'JUMP' }, pending: { price: 2400, run: 1, low: 2400, high: 2400 } });
     // At 2400 desk2 would have equity 0, far below maintenance: only the flag keeps it uncalled.
     expect(await margin('desk2')).toMatchObject({ status: 'OK', openCalls: [] });
     expect((await events('margin-desk2')).map((e) => e.type)).not.toContain('MarginCallIssued');
