@@ -8,7 +8,7 @@
 const nx = require('@nx/eslint-plugin');
 const tseslint = require('typescript-eslint');
 
-const PURE_FORBIDDEN = ['@nestjs/*', 'kafkajs', '@eventstore/*', 'better-sqlite3', 'class-validator', 'class-transformer', 'node:fs', 'fs', 'node:net', 'node:child_process'];
+const PURE_FORBIDDEN = ['@nestjs/*', 'kafkajs', '@eventstore/*', '@kurrent/*', 'pg', 'better-sqlite3', 'class-validator', 'class-transformer', 'node:fs', 'fs', 'node:net', 'node:child_process'];
 
 module.exports = [
   { ignores: ['**/node_modules/**', '**/dist/**', 'tmp/**', 'coverage/**', '.nx/**', '**/*.js'] },

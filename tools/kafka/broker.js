@@ -70,21 +70,33 @@ async function waitUntilReady(brokers, deadlineMs, isAlive) {
   throw new Error(`the broker did not become ready in time (${lastError})`);
 }
 
-async function startBroker({ log = (m) => process.stderr.write(`${m}\n`), maxLifetimeSec = 3600, startTimeoutMs = 120_000 } = {}) {
+/**
+ * Options beyond the plaintext test broker (the secured-Kafka test uses them):
+ * - listeners: extra listeners, e.g. [{ name: 'SASL_SSL', protocol: 'SASL_SSL' }]; each gets a free
+ *   port and is returned as listeners[name] = '127.0.0.1:port'. The PLAINTEXT listener stays for
+ *   the broker's own traffic and the readiness check.
+ * - properties: extra server.properties lines (TLS stores, SASL mechanisms, JAAS per listener).
+ * - formatArgs: extra `kafka-storage format` arguments, e.g. ['--add-scram', 'SCRAM-SHA-512=[name=u,password=p]'].
+ */
+async function startBroker({ log = (m) => process.stderr.write(`${m}\n`), maxLifetimeSec = 3600, startTimeoutMs = 120_000, listeners: extra = [], properties = [], formatArgs = [], heap = '768m' } = {}) {
   const version = kafkaVersion();
   const libs = fetchJars();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'backstop-kafka-'));
   const [port, controllerPort] = [await freePort(), await freePort()];
   const brokers = `127.0.0.1:${port}`;
+  const listeners = {};
+  for (const l of extra) listeners[l.name] = `127.0.0.1:${await freePort()}`;
+  const extraListeners = extra.map((l) => `,${l.name}://${listeners[l.name]}`).join('');
+  const extraMap = extra.map((l) => `,${l.name}:${l.protocol}`).join('');
   const props = path.join(dir, 'server.properties');
   fs.writeFileSync(props, [
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${extraListeners}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}${extraListeners}`,
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${extraMap}`,
     'inter.broker.listener.name=PLAINTEXT',
     `log.dirs=${path.join(dir, 'data')}`,
     'num.partitions=3',
@@ -95,6 +107,7 @@ async function startBroker({ log = (m) => process.stderr.write(`${m}\n`), maxLif
     'group.initial.rebalance.delay.ms=0',
     'auto.create.topics.enable=false',
     'log.flush.interval.messages=1',
+    ...properties,
     '',
   ].join('\n'));
   fs.writeFileSync(path.join(dir, 'log4j.properties'), [
@@ -106,8 +119,8 @@ async function startBroker({ log = (m) => process.stderr.write(`${m}\n`), maxLif
     '',
   ].join('\n'));
   const cp = `${libs}/*`;
-  const jvm = ['-Xms256m', '-Xmx768m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`];
-  execFileSync('java', [...jvm, '-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', props], { stdio: 'pipe' });
+  const jvm = ['-Xms256m', `-Xmx${heap}`, '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', `-Dlog4j.configuration=file:${path.join(dir, 'log4j.properties')}`];
+  execFileSync('java', [...jvm, '-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', props, ...formatArgs], { stdio: 'pipe' });
 
   const javaCmd = ['java', ...jvm, '-cp', cp, 'kafka.Kafka', props].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
   // Watchdog: the broker dies with its parent (the test runner) or after maxLifetimeSec.
@@ -137,7 +150,7 @@ async function startBroker({ log = (m) => process.stderr.write(`${m}\n`), maxLif
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
-  return { brokers, version, dir, stop };
+  return { brokers, listeners, version, dir, stop };
 }
 
 function isRunning(pid) {

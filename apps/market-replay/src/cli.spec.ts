@@ -35,6 +35,11 @@ describe('market-replay arguments', () => {
     });
     expect(parseOptions([file, '--brokers', 'a:9092, b:9092'], { KAFKA_TOPIC_PREFIX: 'dev.' })).toMatchObject({ target: { kind: 'kafka', brokers: ['a:9092', 'b:9092'], topicPrefix: 'dev.' } });
     expect(parseOptions([file], { KAFKA_BROKERS: 'k:9092' })).toMatchObject({ target: { kind: 'kafka', brokers: ['k:9092'] } });
+    // The same KAFKA_* security settings as the services, validated the same way.
+    expect(parseOptions([file], { KAFKA_BROKERS: 'k:9093', KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'replay', KAFKA_SASL_PASSWORD: 'pw' })).toMatchObject({
+      target: { kind: 'kafka', connection: { sasl: { mechanism: 'scram-sha-512', username: 'replay' } } },
+    });
+    expect(() => parseOptions([file], { KAFKA_BROKERS: 'k:9093', KAFKA_SASL_MECHANISM: 'kerberos' })).toThrow(/KAFKA_SASL_MECHANISM must be one of/);
   });
 
   it.each([

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Envelope } from '@backstop/messaging';
+import { Envelope, KafkaConnectionConfig, kafkaConnectionFromEnv } from '@backstop/messaging';
 import { markEnvelope, parseCoinGeckoCsv, PricePoint, realizedVols, ReplayInputError } from './series';
 import { HttpTarget, KafkaTarget, MarkTarget, StdoutTarget } from './targets';
 
@@ -24,7 +24,8 @@ Input:
 Target (one):
   --http <url>           a running Backstop app, e.g. http://127.0.0.1:3000 (POST /v1/market/marks, in batches)
   --token <token>        bearer token for --http (or BACKSTOP_TOKEN)
-  --brokers <list>       Kafka brokers (or KAFKA_BROKERS); topic prefix from --topic-prefix or KAFKA_TOPIC_PREFIX
+  --brokers <list>       Kafka brokers (or KAFKA_BROKERS); topic prefix from --topic-prefix or KAFKA_TOPIC_PREFIX;
+                         TLS, SASL and compression from the services' KAFKA_* variables (README, Settings)
   --dry-run              print the envelopes as NDJSON on stdout instead of sending them
 
 Pace and output:
@@ -57,7 +58,7 @@ export interface ReplayOptions {
   readonly speed: number;
   readonly batch: number;
   readonly quiet: boolean;
-  readonly target: { kind: 'http'; url: string; token?: string } | { kind: 'kafka'; brokers: string[]; topicPrefix: string } | { kind: 'dry-run' };
+  readonly target: { kind: 'http'; url: string; token?: string } | { kind: 'kafka'; brokers: string[]; topicPrefix: string; connection?: KafkaConnectionConfig } | { kind: 'dry-run' };
 }
 
 /** Runs the CLI; returns the exit code (never throws). */
@@ -115,7 +116,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): R
     : v.http !== undefined
       ? { kind: 'http', url: v.http, ...((v.token ?? env.BACKSTOP_TOKEN) ? { token: v.token ?? env.BACKSTOP_TOKEN } : {}) }
       : brokers.length > 0
-        ? { kind: 'kafka', brokers, topicPrefix: v['topic-prefix'] ?? env.KAFKA_TOPIC_PREFIX ?? '' }
+        ? { kind: 'kafka', brokers, topicPrefix: v['topic-prefix'] ?? env.KAFKA_TOPIC_PREFIX ?? '', connection: kafkaConnection(env) }
         : (() => {
             throw new ReplayInputError('no target: give --http <url> (a running app), --brokers <host:port> (or KAFKA_BROKERS), or --dry-run');
           })();
@@ -205,12 +206,21 @@ function readSeries(options: ReplayOptions): { points: PricePoint[]; vols: (numb
   return { points, vols, skippedNote };
 }
 
+/** TLS, SASL, compression and client id from the same KAFKA_* variables as the services. */
+function kafkaConnection(env: NodeJS.ProcessEnv): KafkaConnectionConfig {
+  try {
+    return kafkaConnectionFromEnv(env);
+  } catch (err) {
+    throw new ReplayInputError((err as Error).message);
+  }
+}
+
 function targetFor(options: ReplayOptions, io: CliIo): MarkTarget {
   switch (options.target.kind) {
     case 'http':
       return new HttpTarget(options.target.url, options.target.token);
     case 'kafka':
-      return new KafkaTarget(options.target.brokers, options.target.topicPrefix);
+      return new KafkaTarget(options.target.brokers, options.target.topicPrefix, undefined, options.target.connection);
     case 'dry-run':
       return new StdoutTarget(io.stdout);
   }

@@ -1,4 +1,4 @@
-import { encodeEnvelope, Envelope, KafkaBus, TOPICS, TopicNames } from '@backstop/messaging';
+import { encodeEnvelope, Envelope, KafkaBus, KafkaConnectionConfig, TOPICS, TopicNames } from '@backstop/messaging';
 
 /** Where marks go: a running app over HTTP, a Kafka cluster, or stdout (--dry-run). */
 export interface MarkTarget {
@@ -80,10 +80,20 @@ export class KafkaTarget implements MarkTarget {
     brokers: readonly string[],
     topicPrefix: string,
     private readonly connectTimeoutMs = 20_000,
+    connection?: KafkaConnectionConfig,
   ) {
     this.topic = new TopicNames(topicPrefix).of(TOPICS.marketMarks);
     this.description = `Kafka ${brokers.join(',')} topic ${this.topic}`;
-    this.bus = new KafkaBus({ brokers, clientId: 'backstop-market-replay' });
+    this.bus = new KafkaBus({
+      brokers,
+      clientId: connection?.clientId ?? 'backstop-market-replay',
+      compression: connection?.compression,
+      createTopics: connection?.createTopics,
+      partitions: connection?.partitions,
+      replicationFactor: connection?.replicationFactor,
+      tls: connection?.tls,
+      sasl: connection?.sasl,
+    });
   }
 
   async open(): Promise<void> {

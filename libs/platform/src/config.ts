@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { KafkaConnectionConfig, kafkaConnectionFromEnv } from '@backstop/messaging';
 
 export type ServiceName = 'contract-intake' | 'premium-pricing' | 'margin-monitor' | 'default-settlement';
 export const SERVICE_NAMES: readonly ServiceName[] = ['contract-intake', 'premium-pricing', 'margin-monitor', 'default-settlement'];
@@ -13,9 +14,14 @@ export interface RuntimeConfig {
   readonly host: string;
   readonly dataFile: string;
   readonly eventStoreConnectionString?: string;
+  /** BACKSTOP_POSTGRES_URL / BACKSTOP_POSTGRES_SCHEMA: run on PostgreSQL (one database or schema per service). */
+  readonly postgresUrl?: string;
+  readonly postgresSchema?: string;
   readonly kafkaBrokers?: readonly string[];
   readonly topicPrefix: string;
   readonly kafkaPartitions: number;
+  /** TLS, SASL, compression, client id, topic creation (KAFKA_*); validated at start. */
+  readonly kafka?: KafkaConnectionConfig;
 }
 
 export function configFromEnv(services: readonly ServiceName[], env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
@@ -26,6 +32,8 @@ export function configFromEnv(services: readonly ServiceName[], env: NodeJS.Proc
   if (!single && !kafkaBrokers?.length) {
     throw new Error(`KAFKA_BROKERS must be set to run ${services.join(', ')} as its own service (e.g. KAFKA_BROKERS=localhost:9092)`);
   }
+  // Validated even in single-process mode, so a typo is caught before anyone relies on it.
+  const kafka = kafkaConnectionFromEnv(env);
   return {
     services,
     mode: single ? 'single-process' : 'distributed',
@@ -33,8 +41,11 @@ export function configFromEnv(services: readonly ServiceName[], env: NodeJS.Proc
     host: env.HOST ?? '0.0.0.0',
     dataFile: env.BACKSTOP_DATA_FILE ?? join(process.cwd(), 'data', 'backstop.db'),
     eventStoreConnectionString: env.EVENTSTORE_CONNECTION_STRING || undefined,
+    postgresUrl: env.BACKSTOP_POSTGRES_URL || undefined,
+    postgresSchema: env.BACKSTOP_POSTGRES_SCHEMA || undefined,
     kafkaBrokers,
     topicPrefix: env.KAFKA_TOPIC_PREFIX ?? '',
-    kafkaPartitions: Number(env.KAFKA_PARTITIONS ?? 3),
+    kafkaPartitions: kafka.partitions,
+    kafka,
   };
 }

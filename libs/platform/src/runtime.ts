@@ -95,21 +95,32 @@ export class Runtime {
     const logger = overrides.logger ?? createLogger({ services: config.services.join(',') });
     const clock = overrides.clock ?? systemClock;
     const store = withFaultInjection(
-      overrides.store ?? openEventStore({ connectionString: config.eventStoreConnectionString, dataFile: config.dataFile }, clock),
+      overrides.store ?? openEventStore({ connectionString: config.eventStoreConnectionString, postgresUrl: config.postgresUrl, postgresSchema: config.postgresSchema, dataFile: config.dataFile }, clock),
       process.env.BACKSTOP_FAULT_KILL_AFTER,
       (message) => logger.warn(message),
     );
+    const metrics = new MetricsRegistry();
+    const undecodable = metrics.counter('backstop_kafka_undecodable_batches_total', 'Kafka batches a consumer could not decode, dead-lettered with their raw bytes');
+    const crashes = metrics.counter('backstop_kafka_consumer_crashes_total', 'Kafka consumer crashes (each restarts; readiness fails until it rejoins)');
+    const kafka = config.kafka;
     const bus =
       overrides.bus ??
       (config.mode === 'distributed'
         ? new KafkaBus({
             brokers: config.kafkaBrokers ?? [],
-            clientId: `backstop-${config.services.join('-')}`,
+            clientId: kafka?.clientId ?? `backstop-${config.services.join('-')}`,
             partitions: config.kafkaPartitions,
+            compression: kafka?.compression,
+            createTopics: kafka?.createTopics,
+            replicationFactor: kafka?.replicationFactor,
+            tls: kafka?.tls,
+            sasl: kafka?.sasl,
+            onUndecodable: (batch) => undecodable.inc({ topic: batch.topic, codec: batch.codec, consumer_group: batch.groupId }),
+            onConsumerCrash: (groupId) => crashes.inc({ consumer_group: groupId }),
             log: (level, message, extra) => logger[level](message, extra),
           })
         : new InProcessBus());
-    return new Runtime(config, store, bus, logger, new MetricsRegistry(), clock);
+    return new Runtime(config, store, bus, logger, metrics, clock);
   }
 
   registerConsumer(definition: ConsumerDefinition): void {
@@ -259,6 +270,7 @@ export class Runtime {
       checks.store = `unavailable: ${(err as Error).message}`;
     }
     checks.started = this.started ? 'ok' : 'starting';
+    Object.assign(checks, this.bus.health?.() ?? {});
     for (const s of this.subscriptions) {
       const error = s.lastError();
       if (error) checks[`subscription:${s.name}`] = `retrying: ${(error as Error).message}`;

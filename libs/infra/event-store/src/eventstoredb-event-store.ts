@@ -3,14 +3,14 @@ import {
   ANY,
   BACKWARDS,
   END,
-  EventStoreDBClient,
   FORWARDS,
   jsonEvent,
+  KurrentDBClient,
   NO_STREAM,
   START,
   StreamNotFoundError,
   WrongExpectedVersionError,
-} from '@eventstore/db-client';
+} from '@kurrent/kurrentdb-client';
 import { chainEvent, GENESIS_HASH } from './hash-chain';
 import {
   AppendResult,
@@ -30,20 +30,21 @@ import {
 const INTERNAL_PREFIX = '_';
 
 /**
- * EventStoreDB adapter, chosen by EVENTSTORE_CONNECTION_STRING (e.g.
- * `esdb://localhost:2113?tls=false`). Global position = the event's commit position in $all
+ * EventStoreDB / KurrentDB adapter on `@kurrent/kurrentdb-client` (the maintained successor of
+ * `@eventstore/db-client`), chosen by EVENTSTORE_CONNECTION_STRING (e.g.
+ * `kurrentdb://localhost:2113?tls=false`; `esdb://` still parses, with a deprecation warning). Global position = the event's commit position in $all
  * (gRPC appends are not explicit transactions, so every event has its own). Checkpoints and
  * processed-message ids live in `_`-prefixed streams that readAll hides from readers.
  */
 export class EventStoreDbEventStore implements EventStore {
   readonly kind = 'eventstoredb';
   readonly location: string;
-  private readonly client: EventStoreDBClient;
+  private readonly client: KurrentDBClient;
   private readonly appended = new EventEmitter();
 
   constructor(connectionString: string) {
     this.location = connectionString.replace(/\/\/[^@/]*@/, '//***@');
-    this.client = EventStoreDBClient.connectionString(connectionString);
+    this.client = KurrentDBClient.connectionString(connectionString);
   }
 
   async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
@@ -78,7 +79,7 @@ export class EventStoreDbEventStore implements EventStore {
       return jsonEvent({ id: e.id, type: e.type, data: e.data, metadata: { ...(e.metadata ?? {}), ...chain } });
     });
     try {
-      const result = await this.client.appendToStream(stream, chained, { expectedRevision: toEsdbExpected(expected) });
+      const result = await this.client.appendToStream(stream, chained, { streamState: toEsdbExpected(expected) });
       this.appended.emit('append');
       return {
         lastRevision: Number(result.nextExpectedRevision),
@@ -87,7 +88,7 @@ export class EventStoreDbEventStore implements EventStore {
       };
     } catch (err) {
       if (err instanceof WrongExpectedVersionError) {
-        const actual = err.actualVersion === NO_STREAM ? 'no_stream' : Number(err.actualVersion);
+        const actual = err.actualState === NO_STREAM ? 'no_stream' : Number(err.actualState);
         throw new WrongExpectedRevisionError(stream, expected, actual as number | 'no_stream');
       }
       throw this.unavailable(err);
@@ -193,7 +194,7 @@ export class EventStoreDbEventStore implements EventStore {
     const stream = `${INTERNAL_PREFIX}checkpoint-${name}`;
     try {
       await this.client.appendToStream(stream, jsonEvent({ type: 'Checkpoint', data: { position: position.toString() } }), {
-        expectedRevision: ANY,
+        streamState: ANY,
       });
       await this.client.setStreamMetadata(stream, { maxCount: 5 });
     } catch (err) {
@@ -211,7 +212,7 @@ export class EventStoreDbEventStore implements EventStore {
       await this.client.appendToStream(
         `${INTERNAL_PREFIX}processed-${consumer}-${messageId}`,
         jsonEvent({ type: 'Processed', data: { result } }),
-        { expectedRevision: NO_STREAM },
+        { streamState: NO_STREAM },
       );
     } catch (err) {
       if (err instanceof WrongExpectedVersionError) return; // first record wins

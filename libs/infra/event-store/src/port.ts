@@ -1,6 +1,6 @@
 /**
  * The event store port. Every state change of every service is an event appended here; every
- * adapter (embedded SQLite, EventStoreDB) passes the same contract suite (contract-suite.ts).
+ * adapter (embedded SQLite, PostgreSQL, EventStoreDB) passes the same contract suite (contract-suite.ts).
  *
  * Revisions are 0-based per stream. `expected` is the revision of the stream's last event as the
  * writer saw it, or 'no_stream' for a stream that must not exist yet, or 'any'.
@@ -48,7 +48,7 @@ export interface ReadAllOptions {
 }
 
 export interface EventStore {
-  /** 'embedded' or 'eventstoredb': logged at start-up so an operator knows what runs. */
+  /** 'embedded', 'postgres' or 'eventstoredb': logged at start-up so an operator knows what runs. */
   readonly kind: string;
   /** Where the data lives (a file path or a redacted connection string). */
   readonly location: string;

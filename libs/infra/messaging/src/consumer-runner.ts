@@ -15,7 +15,7 @@ export function isRetryable(err: unknown): boolean {
   return (err as { retryable?: boolean }).retryable === true || /Unavailable|WrongExpectedRevision/.test(err.name);
 }
 
-export type DeadLetterReason = 'OVERSIZED' | 'NOT_JSON' | 'INVALID_ENVELOPE' | 'UNKNOWN_TYPE' | 'HANDLER_FAILED';
+export type DeadLetterReason = 'OVERSIZED' | 'NOT_JSON' | 'INVALID_ENVELOPE' | 'UNKNOWN_TYPE' | 'HANDLER_FAILED' | 'UNDECODABLE';
 
 export interface DeadLetter {
   readonly reason: DeadLetterReason;
@@ -80,6 +80,7 @@ export async function startConsumer(options: ConsumerRunnerOptions): Promise<Con
   };
 
   const handleOne = async (message: TransportMessage) => {
+    if (message.undecodable !== undefined) return deadLetter(message, 'UNDECODABLE', message.undecodable);
     const parsed = parseEnvelope(message.value, bytesMax);
     if (!parsed.ok) return deadLetter(message, parsed.reason, parsed.detail);
     const envelope = parsed.envelope;

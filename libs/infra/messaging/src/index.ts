@@ -4,3 +4,5 @@ export * from './envelope';
 export * from './in-process-bus';
 export * from './kafka-bus';
 export * from './consumer-runner';
+export * from './kafka-codecs';
+export * from './kafka-config';

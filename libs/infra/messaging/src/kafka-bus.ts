@@ -1,4 +1,6 @@
-import { Admin, Consumer, IHeaders, Kafka, logLevel, LogEntry, Producer } from 'kafkajs';
+import { Admin, Consumer, IHeaders, Kafka, KafkaConfig, logLevel, LogEntry, Producer, SASLOptions } from 'kafkajs';
+import { compressionType, KafkaCompression, registerKafkaCodecs, UNDECODABLE_CONTINUATION, UNDECODABLE_HEADER, UndecodableBatch } from './kafka-codecs';
+import { DEFAULT_KAFKA_COMPRESSION, KafkaSaslConfig, KafkaTlsConfig } from './kafka-config';
 import { BUS_LIMITS, ConsumerHandle, MessageBus, OutgoingMessage, SubscribeOptions } from './port';
 
 export interface KafkaBusConfig {
@@ -10,13 +12,30 @@ export interface KafkaBusConfig {
   readonly log?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
   /** How long subscribe() waits for the consumer to join its group. */
   readonly joinTimeoutMs?: number;
+  /** KAFKA_COMPRESSION: codec of what this bus produces (default gzip). Every codec is consumed. */
+  readonly compression?: KafkaCompression;
+  /** KAFKA_CREATE_TOPICS (default true); false only checks that the topics exist. */
+  readonly createTopics?: boolean;
+  /** KAFKA_REPLICATION_FACTOR for topics this service creates (default 1). */
+  readonly replicationFactor?: number;
+  readonly tls?: KafkaTlsConfig;
+  readonly sasl?: KafkaSaslConfig;
+  /** Called for each batch a consumer could not decode (after it is handed on to be dead-lettered). */
+  readonly onUndecodable?: (batch: UndecodableBatch & { groupId: string; topic: string; partition: number }) => void;
+  /** Called when a consumer crashes (it restarts; readiness reports it until it rejoins). */
+  readonly onConsumerCrash?: (groupId: string, error: Error) => void;
 }
+
+/** A consumer that crashed on a non-transient error is reported until this long without another crash. */
+const CRASH_QUIET_MS = 60_000;
 
 /**
  * kafkajs behind the bus port. The producer is idempotent with acks=all, so a retried send is not
  * duplicated by the broker. Consumers run one message at a time per partition (key order) and
  * commit only after the handler resolved; the consumer runner makes sure handlers do not throw on
  * bad input (they dead-letter it), so one poison message never blocks a partition.
+ * Every codec (none, gzip, snappy, lz4, zstd) is consumed (kafka-codecs.ts); a batch that cannot be
+ * decoded reaches the handler as one message flagged `undecodable` carrying the raw batch bytes.
  */
 export class KafkaBus implements MessageBus {
   readonly kind = 'kafka';
@@ -26,13 +45,22 @@ export class KafkaBus implements MessageBus {
   private admin?: Promise<Admin>;
   private readonly consumers = new Set<Consumer>();
   private readonly created = new Set<string>();
+  /**
+   * Consumer groups whose consumer crashed: readiness reports them. A transient (retriable) crash is
+   * over when the group is rejoined; any other (an undecodable batch the guard could not skip...)
+   * only when a message is handled again or after CRASH_QUIET_MS without another crash, so a
+   * consumer that rejoins and crashes again on the same batch stays reported.
+   */
+  private readonly crashed = new Map<string, { error: string; at: number; transient: boolean }>();
 
   constructor(private readonly config: KafkaBusConfig) {
+    registerKafkaCodecs();
     this.location = config.brokers.join(',');
     const log = config.log;
     this.kafka = new Kafka({
       clientId: config.clientId,
       brokers: [...config.brokers],
+      ...securityOptions(config),
       connectionTimeout: 5_000,
       requestTimeout: 30_000,
       retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
@@ -53,14 +81,28 @@ export class KafkaBus implements MessageBus {
     const admin = await this.connectedAdmin();
     const existing = new Set(await admin.listTopics());
     const toCreate = missing.filter((t) => !existing.has(t));
+    if (toCreate.length > 0 && this.config.createTopics === false) {
+      throw new Error(`topics ${toCreate.join(', ')} do not exist on ${this.location}; KAFKA_CREATE_TOPICS=false, so create them first (or set KAFKA_CREATE_TOPICS=true)`);
+    }
     if (toCreate.length > 0) {
       try {
         await admin.createTopics({
           waitForLeaders: false,
-          topics: toCreate.map((topic) => ({ topic, numPartitions: this.config.partitions ?? 3, replicationFactor: 1 })),
+          topics: toCreate.map((topic) => ({ topic, numPartitions: this.config.partitions ?? 3, replicationFactor: this.config.replicationFactor ?? 1 })),
         });
       } catch (err) {
-        // Another replica may have created them first; anything else surfaces below if leaders never appear.
+        // kafkajs already treats "all exist" (another replica won the race) as success. A refusal
+        // such as INVALID_REPLICATION_FACTOR is a setting to fix: say which, instead of waiting.
+        const causes = (err as { errors?: { type?: string; message?: string }[] }).errors ?? [err as { type?: string; message?: string }];
+        const refused = causes.filter((c) => c.type !== undefined && c.type !== 'TOPIC_ALREADY_EXISTS');
+        if (refused.length > 0) {
+          const detail = [...new Set(refused.map((c) => `${c.type}: ${c.message}`))].join('; ');
+          throw new Error(
+            `could not create topics ${toCreate.join(', ')} on ${this.location}: ${detail} ` +
+              `(KAFKA_PARTITIONS=${this.config.partitions ?? 3}, KAFKA_REPLICATION_FACTOR=${this.config.replicationFactor ?? 1}; ` +
+              'or pre-create them and set KAFKA_CREATE_TOPICS=false)',
+          );
+        }
         this.config.log?.('info', 'createTopics did not complete; checking the topics exist', { error: (err as Error).message });
       }
     }
@@ -77,6 +119,7 @@ export class KafkaBus implements MessageBus {
     await producer.send({
       topic,
       acks: -1,
+      compression: compressionType(this.config.compression ?? DEFAULT_KAFKA_COMPRESSION),
       messages: messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers ?? {} })),
     });
   }
@@ -88,9 +131,26 @@ export class KafkaBus implements MessageBus {
       heartbeatInterval: 1_000,
       maxWaitTimeInMs: 100,
       allowAutoTopicCreation: false,
-      retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 5_000 },
+      retry: {
+        retries: 10,
+        initialRetryTime: 200,
+        maxRetryTime: 5_000,
+        // kafkajs gives up on non-retriable errors (an undecodable batch among them) and the consumer
+        // stops silently; restart instead, and report not-ready until it has rejoined.
+        restartOnFailure: async () => true,
+      },
     });
     this.consumers.add(consumer);
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      const error = payload.error as Error;
+      const transient = (error as { retriable?: boolean }).retriable === true;
+      this.crashed.set(options.groupId, { error: error.message, at: Date.now(), transient });
+      this.config.onConsumerCrash?.(options.groupId, error);
+      this.config.log?.('error', 'Kafka consumer crashed; restarting', { consumerGroup: options.groupId, error: error.message, restart: payload.restart });
+    });
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (this.crashed.get(options.groupId)?.transient) this.crashed.delete(options.groupId);
+    });
     const joined = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`consumer group ${options.groupId} did not join within ${this.config.joinTimeoutMs ?? 30_000} ms`)),
@@ -110,7 +170,18 @@ export class KafkaBus implements MessageBus {
       autoCommitInterval: 500,
       partitionsConsumedConcurrently: 1,
       eachMessage: async ({ topic, partition, message }) => {
+        const marker = message.headers?.[UNDECODABLE_HEADER];
+        let undecodable: string | undefined;
+        if (marker !== undefined) {
+          const text = (Array.isArray(marker) ? marker[0] : marker)?.toString() ?? '';
+          if (text === UNDECODABLE_CONTINUATION) return; // the rest of a batch already handed on
+          const batch = JSON.parse(text) as UndecodableBatch;
+          undecodable = `${batch.reason} (batch of ${batch.records} records from offset ${batch.firstOffset})`;
+          this.config.log?.('error', 'Kafka batch could not be decoded; dead-lettering its raw bytes', { consumerGroup: options.groupId, topic, partition, ...batch });
+          this.config.onUndecodable?.({ ...batch, groupId: options.groupId, topic, partition });
+        }
         await options.handle({
+          ...(undecodable === undefined ? {} : { undecodable }),
           topic,
           partition,
           offset: message.offset,
@@ -118,6 +189,7 @@ export class KafkaBus implements MessageBus {
           value: message.value ?? Buffer.alloc(0),
           headers: decodeHeaders(message.headers),
         });
+        this.crashed.delete(options.groupId);
       },
     });
     await joined;
@@ -127,6 +199,16 @@ export class KafkaBus implements MessageBus {
         await consumer.disconnect();
       },
     };
+  }
+
+  /** Problems readiness should report: consumers that crashed and have not rejoined. */
+  health(): Record<string, string> {
+    const checks: Record<string, string> = {};
+    for (const [group, crash] of this.crashed) {
+      if (Date.now() - crash.at > CRASH_QUIET_MS) continue;
+      checks[`kafka-consumer:${group}`] = `crashed, restarting: ${crash.error}`;
+    }
+    return checks;
   }
 
   async close(): Promise<void> {
@@ -176,10 +258,39 @@ export class KafkaBus implements MessageBus {
   }
 }
 
+function securityOptions(config: KafkaBusConfig): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const out: { ssl?: KafkaConfig['ssl']; sasl?: SASLOptions } = {};
+  if (config.tls) {
+    const { ca, cert, key, keyPassphrase, servername } = config.tls;
+    // No ca: Node's bundled/system CAs (a managed cluster's public certificate).
+    out.ssl = { rejectUnauthorized: true, ...(ca ? { ca: [ca] } : {}), ...(cert ? { cert, key, passphrase: keyPassphrase } : {}), ...(servername ? { servername } : {}) };
+  }
+  const sasl = config.sasl;
+  if (sasl) {
+    switch (sasl.mechanism) {
+      case 'plain':
+      case 'scram-sha-256':
+      case 'scram-sha-512':
+        out.sasl = { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
+        break;
+      case 'oauthbearer': {
+        const token = sasl.token;
+        out.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: token() }) };
+        break;
+      }
+      default: {
+        const exhaustive: never = sasl;
+        throw new Error(`unknown SASL mechanism ${String(exhaustive)}`);
+      }
+    }
+  }
+  return out;
+}
+
 function decodeHeaders(headers: IHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value === undefined) continue;
+    if (value === undefined || name === UNDECODABLE_HEADER) continue;
     const first = Array.isArray(value) ? value[0] : value;
     if (first !== undefined) out[name] = first.toString();
   }

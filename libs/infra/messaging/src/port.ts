@@ -17,6 +17,8 @@ export interface TransportMessage {
   readonly headers: Record<string, string>;
   readonly partition: number;
   readonly offset: string;
+  /** Set by the transport when the bytes are a batch it could not decode (value = its raw bytes): why. */
+  readonly undecodable?: string;
 }
 
 export interface SubscribeOptions {
@@ -41,6 +43,8 @@ export interface MessageBus {
   publish(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   subscribe(options: SubscribeOptions): Promise<ConsumerHandle>;
   close(): Promise<void>;
+  /** Transport problems readiness should report (e.g. a crashed consumer); empty when healthy. */
+  health?(): Record<string, string>;
 }
 
 export const BUS_LIMITS = {
