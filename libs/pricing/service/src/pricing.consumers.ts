@@ -7,6 +7,9 @@ import { PricingService, Trigger } from './pricing.service';
 
 const SERVICE = 'premium-pricing' as const;
 
+/** Clock skew allowed on an input's own time (margin-monitor's MARGIN_MARK_FUTURE_TOLERANCE_MS default). */
+export const INPUT_FUTURE_TOLERANCE_MS = 5_000;
+
 /**
  * An input that breaks its schema (the platform's MarkPriceDto / CreditScoreDto; HTTP checks them
  * too, but Kafka producers can send anything): thrown, so the consumer runner retries a bounded number of times, then dead-letters it with this reason. */
@@ -70,6 +73,10 @@ export function pricingConsumers(pricing: PricingService): ConsumerDefinition[] 
       types: ['CreditScore'],
       handle: async (envelope) => {
         const score = parseInput('CreditScore', CreditScoreDto, envelope.payload);
+        // Judged by the receiving clock: a score dated ahead of it would hide every later real one
+        // (pricing keeps the newest by `at`), as a future-dated mark once poisoned the mark view.
+        const aheadMs = Date.parse(score.at) - pricing.runtime.clock.now().getTime();
+        if (aheadMs > INPUT_FUTURE_TOLERANCE_MS) throw new InvalidInputError('CreditScore', `at: ${score.at} is ${aheadMs} ms ahead of the receiving clock, tolerance ${INPUT_FUTURE_TOLERANCE_MS} ms`);
         const { partyId, rating, pdAnnual, source } = score;
         await pricing.observeCredit({ partyId, ...(rating !== undefined ? { rating } : {}), ...(pdAnnual !== undefined ? { pdAnnual } : {}), source, at: score.at }, trigger(envelope));
       },

@@ -193,8 +193,16 @@ describe('premium-pricing over HTTP (real app, store file, intake alongside)', (
 
     it('re-prices on a credit feed score (backstop.credit.scores) newer than intake\'s profile', async () => {
       await at(9.5);
-      expect(await app.input('CreditScore', { partyId: 'cp1', pdAnnual: '0.1', source: 'test-feed', at: t(9.5) }, 'cp1')).toBe(202);
+      // A score dated 10 years ahead of the receiving clock is dead-lettered, so it cannot hide the real one.
+      const future = makeEnvelope({ type: 'CreditScore', key: 'cp1', time: t(9.5), payload: { partyId: 'cp1', pdAnnual: '0.9', source: 'test-feed', at: t(9.5 + 24 * 3650) } });
+      await app.runtime.bus.publish(app.runtime.topics.of(TOPICS.creditScores), [encodeEnvelope(future)]);
       await app.settle();
+      expect(await events('pricing-credit-cp1')).toEqual([]);
+      expect(await app.input('CreditScore', { partyId: 'cp1', pdAnnual: '0.1', source: 'test-feed', at: t(9.5) }, 'cp1')).toBe(202);
+      // (the future-dated one is retried, then dead-lettered, before the consumer reaches this one)
+      for (let i = 0; i < 200 && (await events('pricing-credit-cp1')).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await app.settle();
+      expect((await events('pricing-credit-cp1')).map((e) => e.data.pdAnnual)).toEqual(['0.1']);
       const reprices = (await events('coverage-cov1')).filter((e) => e.type === 'CoverageRepriced');
       expect(reprices).toHaveLength(3);
       expect(reprices[2].data).toMatchObject({ effectiveFrom: t(16), reason: 'counterparty PD moved +100% (0.05 → 0.1), threshold 25%' });
