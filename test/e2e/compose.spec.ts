@@ -1,31 +1,87 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DCLinter } from 'dclint';
 import { parse } from 'yaml';
 import { SERVICE_NAMES, tokensFromEnv } from '@backstop/platform';
 import { WORKSPACE_ROOT } from '@backstop/testing';
 
-/** Docker cannot run here; this keeps docker-compose.yml in step with the code it starts. */
-describe('docker-compose.yml', () => {
-  const compose = parse(readFileSync(join(WORKSPACE_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-    services: Record<string, { environment?: Record<string, string>; depends_on?: Record<string, unknown>; image?: string }>;
-  };
+interface Service {
+  image?: string;
+  build?: { context: string; additional_contexts?: Record<string, string> };
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition: string }>;
+  ports?: string[];
+  healthcheck?: { test: string[]; interval?: string };
+  read_only?: boolean;
+  cap_drop?: string[];
+  security_opt?: string[];
+}
 
-  it('runs Kafka, EventStoreDB, Jaeger and one container per service', () => {
+/**
+ * Docker cannot run here: docker-compose.yml is validated against the Compose Specification JSON
+ * schema and linted (dclint ships both, offline), and kept in step with the code it starts.
+ */
+const FILE = join(WORKSPACE_ROOT, 'docker-compose.yml');
+const compose = parse(readFileSync(FILE, 'utf8'), { merge: true }) as { name: string; services: Record<string, Service> };
+
+// Ordering and quoting rules are taste; every schema, security and correctness rule stays on.
+const STYLE_ONLY = ['services-alphabetical-order', 'service-keys-order', 'top-level-properties-order', 'service-ports-alphabetical-order', 'require-quotes-in-ports'];
+function lint(file: string) {
+  const linter = new DCLinter({ rules: Object.fromEntries(STYLE_ONLY.map((r) => [r, 0])), quiet: false, debug: false, exclude: [] } as never);
+  return linter.lintFiles([file], false)[0].messages.map((m) => `${m.rule} (line ${m.line}): ${m.message}`);
+}
+
+describe('docker-compose.yml', () => {
+  it('is valid against the compose-spec schema and passes the linter (e.g. no port bound to every interface)', () => {
+    expect(lint(FILE)).toEqual([]);
+  });
+
+  it('the validation catches a schema error and an unbound port (so it can fail)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'compose-'));
+    try {
+      const bad = join(dir, 'docker-compose.yml');
+      writeFileSync(bad, 'name: x\nservices:\n  a:\n    image: busybox:1.36\n    healthcheck: { tst: [CMD, "true"] }\n');
+      expect(lint(bad).join('\n')).toMatch(/invalid-schema/);
+      writeFileSync(bad, 'name: x\nservices:\n  a:\n    image: busybox:1.36\n    ports: ["8080:80"]\n');
+      expect(lint(bad).join('\n')).toMatch(/no-unbound-port-interfaces/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs Kafka, EventStoreDB, Jaeger v2 and one container per service, each with a healthcheck', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['eventstore', 'jaeger', 'kafka', ...SERVICE_NAMES].sort());
     expect(compose.services.kafka.image).toMatch(/^apache\/kafka:4\./);
     expect(compose.services.eventstore.image).toMatch(/^eventstore\/eventstore:/);
+    // Jaeger v1 (all-in-one 1.x) is end of life: v2 is the image jaegertracing/jaeger:2.x.
+    expect(compose.services.jaeger.image).toMatch(/^jaegertracing\/jaeger:2\.\d+\.\d+$/);
+    for (const [name, service] of Object.entries(compose.services)) {
+      expect([name, service.healthcheck?.test?.[0]]).toEqual([name, expect.stringMatching(/^CMD(-SHELL)?$/)]);
+    }
+  });
+
+  it('publishes every port on 127.0.0.1 only', () => {
+    const ports = Object.values(compose.services).flatMap((s) => s.ports ?? []);
+    expect(ports.length).toBeGreaterThan(5);
+    for (const port of ports) expect(port).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
   });
 
   it('points every service at an app that exists, with the env vars the config reads', () => {
     for (const name of SERVICE_NAMES) {
-      const env = compose.services[name].environment ?? {};
+      const service = compose.services[name];
+      const env = service.environment ?? {};
       expect(env.SERVICE).toBe(name);
       expect(existsSync(join(WORKSPACE_ROOT, 'apps', name, 'src', 'main.ts'))).toBe(true);
       expect(env.KAFKA_BROKERS).toBe('kafka:29092');
       expect(env.EVENTSTORE_CONNECTION_STRING).toMatch(/^esdb:\/\/eventstore:2113\?tls=false$/);
-      expect(Object.keys(compose.services[name].depends_on ?? {}).sort()).toEqual(['eventstore', 'kafka']);
+      expect(service.depends_on).toEqual({ eventstore: { condition: 'service_healthy' }, kafka: { condition: 'service_healthy' } });
       expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318');
-      // One set of tokens for every service (else each container would generate its own).
+      expect(service.healthcheck?.test.join(' ')).toMatch(/\/health\/ready/);
+      // The image is built with the stress scenarios' price files (the Dockerfile's market-data context).
+      expect(service.build).toEqual({ context: '.', additional_contexts: { 'market-data': '../shared/data' } });
+      expect([service.read_only, service.cap_drop, service.security_opt]).toEqual([true, ['ALL'], ['no-new-privileges:true']]);
+      // One set of tokens for every service (else each container would generate its own), valid ones.
       expect(env.BACKSTOP_TOKENS).toMatch(/^\$\{BACKSTOP_TOKENS:-.*=operator.*\}$/);
       const defaults = env.BACKSTOP_TOKENS.slice('${BACKSTOP_TOKENS:-'.length, -1);
       expect(() => tokensFromEnv({ BACKSTOP_TOKENS: defaults })).not.toThrow();

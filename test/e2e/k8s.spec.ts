@@ -1,49 +1,255 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import * as kubernetes from 'kubernetes-models';
+import * as keda from '@kubernetes-models/keda';
 import { parseAllDocuments } from 'yaml';
 import { SERVICE_NAMES, tokensFromEnv } from '@backstop/platform';
 import { WORKSPACE_ROOT } from '@backstop/testing';
+import { restrictedViolations } from './pod-security';
 
-interface Manifest {
-  kind: string;
-  metadata: { name: string };
-  data?: Record<string, string>;
-  stringData?: Record<string, string>;
-  spec?: { replicas?: number; strategy?: { type: string }; template?: { spec?: { containers?: { env?: { name: string; value: string }[]; envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[] }[] } } };
+/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are untyped YAML */
+type Manifest = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
+
+/**
+ * No cluster here: every overlay (and the optional components, on top of the production overlay) is
+ * rendered with `kubectl kustomize`, each object is validated against the Kubernetes (and KEDA)
+ * OpenAPI schemas shipped by kubernetes-models, and every pod template against the "restricted"
+ * Pod Security Standard (./pod-security.ts). Nothing here needs the network.
+ */
+const K8S = join(WORKSPACE_ROOT, 'deploy', 'k8s');
+const SCALABLE = SERVICE_NAMES.filter((s) => s !== 'margin-monitor');
+
+function kustomize(dir: string): Manifest[] {
+  const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  return parseAllDocuments(out).map((d) => d.toJS() as Manifest).filter(Boolean);
 }
 
-/** No cluster here; this keeps deploy/k8s consistent with itself and with the apps it starts. */
-describe('deploy/k8s', () => {
-  const dir = join(WORKSPACE_ROOT, 'deploy', 'k8s');
-  const kustomization = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0].toJS() as { resources: string[] };
-  const manifests = kustomization.resources.flatMap((file) =>
-    parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJS() as Manifest).filter(Boolean),
-  );
+/** Production plus one component, the way an operator would enable it (a throw-away overlay). */
+function withComponent(component: string): Manifest[] {
+  const dir = mkdtempSync(join(tmpdir(), 'backstop-kustomize-'));
+  try {
+    const rel = (p: string) => relative(dir, join(K8S, p));
+    writeFileSync(join(dir, 'kustomization.yaml'), `resources: [${rel('overlays/production')}]\ncomponents: [${rel(`components/${component}`)}]\n`);
+    return kustomize(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
-  it('lists files that exist and deploys every service', () => {
-    for (const file of kustomization.resources) expect(existsSync(join(dir, file))).toBe(true);
-    const deployments = manifests.filter((m) => m.kind === 'Deployment').map((m) => m.metadata.name).sort();
-    expect(deployments).toEqual([...SERVICE_NAMES].sort());
-  });
+const camel = (group: string) => group.split(/[.-]/).map((part, i) => (i === 0 ? part : part[0].toUpperCase() + part.slice(1))).join('');
 
-  it('feeds each Deployment from a ConfigMap and a Secret that exist, with shared, parseable tokens', () => {
-    const names = (kind: string) => new Set(manifests.filter((m) => m.kind === kind).map((m) => m.metadata.name));
-    for (const deployment of manifests.filter((m) => m.kind === 'Deployment')) {
-      const [container] = deployment.spec!.template!.spec!.containers!;
-      expect(container.env).toEqual(expect.arrayContaining([{ name: 'SERVICE', value: deployment.metadata.name }]));
-      for (const source of container.envFrom ?? []) {
-        if (source.configMapRef) expect(names('ConfigMap')).toContain(source.configMapRef.name);
-        if (source.secretRef) expect(names('Secret')).toContain(source.secretRef.name);
-      }
+/** The schema-backed model class for an apiVersion/kind, from kubernetes-models or its KEDA models. */
+function modelFor(apiVersion: string, kind: string): (new (data: unknown) => { validate(): void }) | undefined {
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
+  const root: any = group.endsWith('keda.sh') ? keda : kubernetes;
+  const versions = group ? root[camel(group)] : root;
+  return versions?.[version]?.[kind];
+}
+
+function schemaErrors(manifests: Manifest[]): string[] {
+  return manifests.flatMap((m) => {
+    const Model = modelFor(m.apiVersion, m.kind);
+    if (!Model) return [`${m.apiVersion} ${m.kind} ${m.metadata.name}: no schema for this kind`];
+    // kustomize wraps long base64 Secret values over lines; the API server's decoder (Go's
+    // encoding/base64) skips the line breaks, the schema's "byte" format does not: unwrap first.
+    const data = m.kind === 'Secret' && m.data ? { data: Object.fromEntries(Object.entries(m.data).map(([k, v]) => [k, String(v).replace(/\n/g, '')])) } : {};
+    try {
+      new Model({ ...m, ...data }).validate();
+      return [];
+    } catch (error) {
+      return [`${m.kind} ${m.metadata.name}: ${(error as Error).message}`];
     }
-    const secret = manifests.find((m) => m.kind === 'Secret')!;
-    expect(secret.stringData?.EVENTSTORE_CONNECTION_STRING).toMatch(/^esdb:\/\//);
-    expect(() => tokensFromEnv({ BACKSTOP_TOKENS: secret.stringData?.BACKSTOP_TOKENS })).not.toThrow();
+  });
+}
+
+const deploymentsOf = (ms: Manifest[]) => ms.filter((m) => m.kind === 'Deployment');
+const containerOf = (d: Manifest) => d.spec.template.spec.containers[0];
+const matches = (selector: Record<string, string> | undefined, labels: Record<string, string>) =>
+  !!selector && Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+const overlays = readdirSync(join(K8S, 'overlays'));
+const components = readdirSync(join(K8S, 'components'));
+const rendered: [string, Manifest[]][] = [
+  ['base', kustomize(join(K8S, 'base'))],
+  ...overlays.map((o): [string, Manifest[]] => [`overlays/${o}`, kustomize(join(K8S, 'overlays', o))]),
+  ...components.map((c): [string, Manifest[]] => [`overlays/production + components/${c}`, withComponent(c)]),
+];
+
+describe('deploy/k8s', () => {
+  it('has a production overlay and renders every overlay and component', () => {
+    expect(overlays).toEqual(expect.arrayContaining(['production', 'dev']));
+    expect(components).toContain('keda');
+    for (const [, manifests] of rendered) expect(manifests.length).toBeGreaterThan(10);
   });
 
-  it('runs margin-monitor as a single replica that is never doubled during a rollout', () => {
-    const margin = manifests.find((m) => m.kind === 'Deployment' && m.metadata.name === 'margin-monitor')!;
-    expect(margin.spec?.replicas).toBe(1);
-    expect(margin.spec?.strategy?.type).toBe('Recreate');
+  describe.each(rendered)('%s', (_name, manifests) => {
+    it('validates against the Kubernetes and KEDA schemas', () => {
+      expect(schemaErrors(manifests)).toEqual([]);
+    });
+
+    it('deploys every service, each pod passing the restricted Pod Security Standard', () => {
+      expect(deploymentsOf(manifests).map((d) => d.metadata.name).sort()).toEqual([...SERVICE_NAMES].sort());
+      const violations = deploymentsOf(manifests).flatMap((d) => restrictedViolations(d.spec.template.spec, d.spec.template.metadata?.annotations, d.metadata.name));
+      expect(violations).toEqual([]);
+      const ns = manifests.find((m) => m.kind === 'Namespace');
+      expect(ns?.metadata).toMatchObject({ labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } });
+    });
+
+    it('hardens each pod beyond the standard: read-only root, no service-account token, writable /tmp only', () => {
+      for (const d of deploymentsOf(manifests)) {
+        const pod = d.spec.template.spec;
+        const container = containerOf(d);
+        expect(pod.automountServiceAccountToken).toBe(false);
+        expect(container.securityContext.readOnlyRootFilesystem).toBe(true);
+        const mounts = (container.volumeMounts ?? []).map((v: { mountPath: string }) => v.mountPath);
+        expect(mounts).toEqual(['/tmp']);
+        expect(pod.volumes.find((v: { name: string }) => v.name === container.volumeMounts[0].name).emptyDir).toBeDefined();
+      }
+      const sa = manifests.find((m) => m.kind === 'ServiceAccount');
+      expect(sa?.automountServiceAccountToken).toBe(false);
+    });
+
+    it('probes start-up, readiness and liveness, and drains before SIGTERM within the grace period', () => {
+      for (const d of deploymentsOf(manifests)) {
+        const c = containerOf(d);
+        expect(c.startupProbe.httpGet).toEqual({ path: '/health/live', port: 'http' });
+        expect(c.readinessProbe.httpGet).toEqual({ path: '/health/ready', port: 'http' });
+        expect(c.livenessProbe.httpGet).toEqual({ path: '/health/live', port: 'http' });
+        // A slow consumer-group join must not trip liveness: the start-up budget is at least a minute.
+        expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold).toBeGreaterThanOrEqual(60);
+        const [cmd, seconds] = c.lifecycle.preStop.exec.command;
+        expect(cmd).toBe('sleep');
+        expect(Number(seconds)).toBeGreaterThan(0);
+        expect(d.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(Number(seconds) + 20);
+        expect(d.spec.template.spec.topologySpreadConstraints.map((t: { topologyKey: string }) => t.topologyKey)).toEqual(
+          expect.arrayContaining(['kubernetes.io/hostname', 'topology.kubernetes.io/zone']),
+        );
+      }
+    });
+
+    it('feeds each Deployment from a hashed ConfigMap (config changes roll the pods) and the backstop-secrets Secret', () => {
+      const configMaps = manifests.filter((m) => m.kind === 'ConfigMap');
+      expect(configMaps).toHaveLength(1);
+      expect(configMaps[0].metadata.name).toMatch(/^backstop-config-[a-z0-9]{10}$/);
+      for (const d of deploymentsOf(manifests)) {
+        const c = containerOf(d);
+        expect(c.env).toEqual(expect.arrayContaining([{ name: 'SERVICE', value: d.metadata.name }]));
+        const refs = c.envFrom as { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+        expect(refs.find((r) => r.configMapRef)?.configMapRef?.name).toBe(configMaps[0].metadata.name);
+        const secretName = refs.find((r) => r.secretRef)?.secretRef?.name;
+        const secret = manifests.find((m) => m.kind === 'Secret');
+        // Either the overlay generates it (then the reference carries its hash) or it is made out of band.
+        expect(secretName).toBe(secret ? secret.metadata.name : 'backstop-secrets');
+      }
+    });
+
+    it('ships no Secret unless it is generated, and no placeholder tokens', () => {
+      for (const secret of manifests.filter((m) => m.kind === 'Secret')) {
+        expect(secret.metadata.name).toMatch(/^backstop-secrets-[a-z0-9]{10}$/); // a secretGenerator's, never a static one
+        const data = Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')]));
+        expect(data.EVENTSTORE_CONNECTION_STRING).toMatch(/^esdb:\/\//);
+        expect(() => tokensFromEnv({ BACKSTOP_TOKENS: data.BACKSTOP_TOKENS })).not.toThrow();
+      }
+    });
+
+    it('has a PodDisruptionBudget per Deployment that never blocks a drain of margin-monitor', () => {
+      const pdbs = manifests.filter((m) => m.kind === 'PodDisruptionBudget');
+      for (const d of deploymentsOf(manifests)) {
+        const pdb = pdbs.filter((p) => matches(p.spec.selector.matchLabels, d.spec.template.metadata.labels));
+        expect(pdb).toHaveLength(1);
+        if (d.metadata.name === 'margin-monitor') expect(pdb[0].spec.maxUnavailable).toBe(1);
+      }
+    });
+
+    it('runs margin-monitor as a single replica that is never doubled and never autoscaled', () => {
+      const margin = deploymentsOf(manifests).find((m) => m.metadata.name === 'margin-monitor')!;
+      expect(margin.spec.replicas).toBe(1);
+      expect(margin.spec.strategy.type).toBe('Recreate');
+      const scalers = manifests.filter((m) => m.kind === 'HorizontalPodAutoscaler' || m.kind === 'ScaledObject');
+      expect(scalers.map((s) => s.spec.scaleTargetRef.name)).not.toContain('margin-monitor');
+    });
+
+    it('autoscales the other services up to the partition count, by exactly one scaler each', () => {
+      const scalers = manifests.filter((m) => m.kind === 'HorizontalPodAutoscaler' || m.kind === 'ScaledObject');
+      expect(scalers.map((s) => s.spec.scaleTargetRef.name).sort()).toEqual([...SCALABLE].sort());
+      const config = manifests.find((m) => m.kind === 'ConfigMap')!;
+      for (const s of scalers) {
+        const max = s.kind === 'ScaledObject' ? s.spec.maxReplicaCount : s.spec.maxReplicas;
+        expect(max).toBeLessThanOrEqual(Number(config.data.KAFKA_PARTITIONS));
+        if (s.kind === 'ScaledObject') {
+          const [trigger] = s.spec.triggers;
+          expect(trigger.type).toBe('kafka');
+          expect(trigger.metadata.consumerGroup).toBe(`${s.spec.scaleTargetRef.name}.commands`);
+        }
+      }
+      // The HPA owns the replica count: a `replicas` in the Deployment would be reset by every apply.
+      for (const d of deploymentsOf(manifests).filter((x) => x.metadata.name !== 'margin-monitor')) expect(d.spec.replicas).toBeUndefined();
+    });
+
+    it('denies all traffic by default and allows only HTTP in, and DNS, Kafka, the store and OTLP out', () => {
+      const policies = manifests.filter((m) => m.kind === 'NetworkPolicy');
+      const deny = policies.find((p) => Object.keys(p.spec.podSelector).length === 0);
+      expect(deny?.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+      for (const d of deploymentsOf(manifests)) {
+        const labels = d.spec.template.metadata.labels;
+        const mine = policies.filter((p) => p !== deny && matches(p.spec.podSelector.matchLabels, labels));
+        const ingressPorts = mine.flatMap((p) => (p.spec.ingress ?? []).flatMap((r: { ports: { port: number }[] }) => r.ports.map((x) => x.port)));
+        expect(ingressPorts).toEqual([containerOf(d).ports[0].containerPort]);
+        const egress = mine.flatMap((p) => p.spec.egress ?? []) as { to: { namespaceSelector: { matchLabels: Record<string, string> } }[]; ports: { port: number }[] }[];
+        const byNamespace = Object.fromEntries(egress.map((r) => [r.to[0].namespaceSelector.matchLabels['kubernetes.io/metadata.name'], r.ports.map((x) => x.port).sort()]));
+        expect(byNamespace).toEqual({ 'kube-system': [53, 53], kafka: [9092, 9093], eventstore: [2113], observability: [4317, 4318] });
+      }
+    });
+  });
+
+  it('production: pinned image, no Secret in the repository, traces exported, zones spread strictly', () => {
+    const production = rendered.find(([name]) => name === 'overlays/production')![1];
+    expect(production.filter((m) => m.kind === 'Secret')).toEqual([]);
+    for (const d of deploymentsOf(production)) {
+      expect(containerOf(d).image).toMatch(/^[^:]+(:[\w.-]+|@sha256:[0-9a-f]{64})$/);
+      expect(containerOf(d).image).not.toMatch(/:latest$/);
+    }
+    const config = production.find((m) => m.kind === 'ConfigMap')!;
+    expect(config.data.OTEL_EXPORTER_OTLP_ENDPOINT).toMatch(/^https?:\/\//);
+    const intake = deploymentsOf(production).find((d) => d.metadata.name === 'contract-intake')!;
+    expect(intake.spec.template.spec.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule' });
+  });
+
+  it('the checks catch a pod as the old manifests had it (no securityContext, root, token mounted)', () => {
+    const [, production] = rendered.find(([name]) => name === 'overlays/production')!;
+    const good = deploymentsOf(production)[0].spec.template.spec;
+    const bad = structuredClone(good);
+    delete bad.securityContext;
+    delete bad.containers[0].securityContext;
+    bad.volumes.push({ name: 'host', hostPath: { path: '/var/run' } });
+    bad.containers[0].ports[0].hostPort = 3000;
+    expect([...new Set(restrictedViolations(bad).map((v) => v.check))].sort()).toEqual([
+      'baseline/Host Ports',
+      'baseline/HostPath Volumes',
+      'restricted/Capabilities',
+      'restricted/Privilege Escalation',
+      'restricted/Running as Non-root',
+      'restricted/Seccomp',
+      'restricted/Volume Types',
+    ]);
+    const root = structuredClone(good);
+    root.securityContext.runAsUser = 0;
+    root.securityContext.seccompProfile = { type: 'Unconfined' };
+    root.containers[0].securityContext.capabilities.add = ['NET_ADMIN'];
+    root.hostNetwork = true;
+    expect([...new Set(restrictedViolations(root).map((v) => v.check))].sort()).toEqual([
+      'baseline/Capabilities',
+      'baseline/Host Namespaces',
+      'baseline/Seccomp',
+      'restricted/Capabilities',
+      'restricted/Running as Non-root user',
+      'restricted/Seccomp',
+    ]);
+    // and the schema check catches a wrongly typed field
+    const broken = structuredClone(deploymentsOf(production)[0]);
+    broken.spec.template.spec.terminationGracePeriodSeconds = 'forty-five';
+    expect(schemaErrors([broken])[0]).toMatch(/terminationGracePeriodSeconds must be integer/);
   });
 });

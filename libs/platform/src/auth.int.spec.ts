@@ -34,14 +34,14 @@ describe('bearer tokens with roles', () => {
   });
 
   it('reads BACKSTOP_TOKENS and refuses short tokens or unknown roles', () => {
-    const { principals, generated } = tokensFromEnv({ BACKSTOP_TOKENS: 'aaaaaaaaaaaaaaaa=compliance,bbbbbbbbbbbbbbbb=desk:desk1' });
+    const { principals, generated } = tokensFromEnv({ BACKSTOP_TOKENS: 'c0mpl1ance-7f3a9e21b4=compliance,d3sk-9b2c71e05aa4=desk:desk1' });
     expect(generated).toBe(false);
     expect(principals).toEqual([
-      { token: 'aaaaaaaaaaaaaaaa', role: 'compliance' },
-      { token: 'bbbbbbbbbbbbbbbb', role: 'desk', partyId: 'desk1' },
+      { token: 'c0mpl1ance-7f3a9e21b4', role: 'compliance' },
+      { token: 'd3sk-9b2c71e05aa4', role: 'desk', partyId: 'desk1' },
     ]);
     expect(() => tokensFromEnv({ BACKSTOP_TOKENS: 'short=compliance' })).toThrow(/at least 16 characters/);
-    expect(() => tokensFromEnv({ BACKSTOP_TOKENS: 'cccccccccccccccc=admin' })).toThrow(/role must be one of/);
+    expect(() => tokensFromEnv({ BACKSTOP_TOKENS: 'a8f3c91e0d7b2645=admin' })).toThrow(/role must be one of/);
     expect(tokensFromEnv({}).generated).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { placeholderReason } from './token-policy';
 
 /** SPEC section 9: bearer tokens with roles. A desk token is bound to its party. */
 export type Role = 'desk' | 'provider' | 'compliance' | 'operator';
@@ -25,6 +26,10 @@ export function tokensFromEnv(env: NodeJS.ProcessEnv = process.env): { principal
     const [role, partyId] = (roleAndParty ?? '').split(':');
     if (!token || token.length < 16) throw new Error(`BACKSTOP_TOKENS: each token must have at least 16 characters (entry "${entry.slice(0, 8)}…")`);
     if (!ROLES.includes(role as Role)) throw new Error(`BACKSTOP_TOKENS: role must be one of ${ROLES.join(', ')} (entry for token ${token.slice(0, 4)}…)`);
+    const placeholder = placeholderReason(token);
+    if (placeholder) {
+      throw new Error(`BACKSTOP_TOKENS: the ${role} token ${token.slice(0, 4)}… looks like a placeholder (it ${placeholder}); set long random tokens, e.g. \`openssl rand -hex 24\``);
+    }
     return { token, role: role as Role, ...(partyId ? { partyId } : {}) };
   });
   return { principals, generated: false };

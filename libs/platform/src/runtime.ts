@@ -75,6 +75,11 @@ export class Runtime {
   private readonly running: { stop(): Promise<void> }[] = [];
   private readonly subscriptions: SubscriptionHandle[] = [];
   private started = false;
+  /**
+   * starting: HTTP is bound (liveness answers) while consumers join their groups and store-fed
+   * subscriptions catch up; running: ready; stopping: SIGTERM received, no new work is taken.
+   */
+  private phase: 'created' | 'starting' | 'running' | 'stopping' = 'created';
 
   constructor(
     readonly config: RuntimeConfig,
@@ -163,8 +168,19 @@ export class Runtime {
     await this.bus.publish(this.topics.of(TOPICS.replies), [encodeEnvelope(envelope)]);
   }
 
+  /** False while starting or stopping: HTTP refuses new /v1 work with 503 then (see bootstrap). */
+  get acceptingWork(): boolean {
+    return this.phase === 'running';
+  }
+
+  /** SIGTERM: report not ready and refuse new work at once; stop() then drains and closes. */
+  beginShutdown(): void {
+    this.phase = 'stopping';
+  }
+
   async start(): Promise<void> {
     this.started = true;
+    this.phase = 'starting';
     await this.bus.ensureTopics(this.topics.all());
     for (const service of this.config.services) await this.startCommandConsumer(service);
     for (const consumer of this.consumers) await this.startConsumer(consumer);
@@ -178,11 +194,18 @@ export class Runtime {
         metrics: this.metrics,
       }),
     );
+    // Views rebuild from the store before the service takes work (HTTP is already bound, and
+    // readiness says "starting" meanwhile); a subscription that keeps failing does not block
+    // start-up: readiness reports it as retrying instead.
+    for (const s of this.subscriptions) {
+      while (!s.caughtUp() && !s.lastError() && this.phase === 'starting') await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     for (const ticker of this.tickers) {
       const timer = setInterval(() => void this.tickOne(ticker), Math.max(ticker.everyMs, 100));
       timer.unref();
       this.timers.push(timer);
     }
+    if (this.phase === 'starting') this.phase = 'running';
     this.logger.info('runtime started', {
       mode: this.config.mode,
       store: `${this.store.kind} (${this.store.location})`,
@@ -269,16 +292,20 @@ export class Runtime {
     } catch (err) {
       checks.store = `unavailable: ${(err as Error).message}`;
     }
-    checks.started = this.started ? 'ok' : 'starting';
+    checks.started = this.phase === 'running' ? 'ok' : this.phase === 'stopping' ? 'stopping' : 'starting';
     Object.assign(checks, this.bus.health?.() ?? {});
     for (const s of this.subscriptions) {
       const error = s.lastError();
       if (error) checks[`subscription:${s.name}`] = `retrying: ${(error as Error).message}`;
+      // Not ready until each store-fed view has read to the end of the store once: a pod that
+      // rebuilds its views at start-up must not answer reads from half a history.
+      else if (!s.caughtUp()) checks[`subscription:${s.name}`] = `catching up (at ${s.position()})`;
     }
     return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
   }
 
   async stop(): Promise<void> {
+    this.phase = 'stopping';
     this.timers.splice(0).forEach((t) => clearInterval(t));
     await this.ticking;
     for (const s of this.subscriptions.splice(0)) await s.stop();

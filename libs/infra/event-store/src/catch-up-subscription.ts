@@ -15,6 +15,8 @@ export interface SubscriptionHandle {
   readonly name: string;
   /** Position of the last event handled and checkpointed. */
   position(): bigint;
+  /** True once it has read to the end of the store at least once since it started (readiness). */
+  caughtUp(): boolean;
   /** Resolves once the subscription has handled everything up to `position` (tests, readiness). */
   waitFor(position: bigint, timeoutMs: number): Promise<void>;
   stop(): Promise<void>;
@@ -33,6 +35,7 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
   const backoffMsMax = options.retryBackoffMsMax ?? 5_000;
   let position = (await store.loadCheckpoint(options.name)) ?? 0n;
   let stopped = false;
+  let reachedEnd = false;
   let error: unknown;
   let wake: (() => void) | undefined;
   const waiters = new Set<() => void>();
@@ -80,13 +83,17 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
         position = event.position;
         waiters.forEach((notify) => notify());
       }
-      if (page.length < pageSize && !stopped) await sleep(pollMs);
+      if (page.length < pageSize) {
+        reachedEnd = true;
+        if (!stopped) await sleep(pollMs);
+      }
     }
   })();
 
   return {
     name: options.name,
     position: () => position,
+    caughtUp: () => reachedEnd,
     lastError: () => error,
     waitFor: (target, timeoutMs) =>
       new Promise<void>((resolve, reject) => {

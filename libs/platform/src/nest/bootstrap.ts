@@ -53,12 +53,28 @@ export async function bootstrapBackstop(options: BootstrapOptions): Promise<Back
       .build(),
   );
   SwaggerModule.setup('docs', app, document);
+  // New work only while running: before the consumers have joined (their topics may not exist
+  // yet) and after SIGTERM, /v1 answers 503 with Retry-After; health, metrics and docs always answer.
+  app.use('/v1', (_req: unknown, res: { status(code: number): { set(h: Record<string, string>): { json(body: unknown): void } } }, next: () => void) => {
+    if (runtime.acceptingWork) return next();
+    res.status(503).set({ 'retry-after': '1' }).json({ statusCode: 503, message: 'not accepting work: the service is starting or shutting down' });
+  });
   await app.init();
-  await runtime.start();
+  // Bind HTTP first, then join the consumer groups: a slow join or rebalance leaves liveness
+  // answering (readiness says "starting") instead of failing probes on a closed port.
   await app.listen(config.port, config.host);
+  await runtime.start();
   const address = app.getHttpServer().address() as { port: number };
   const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
-  return { app, runtime, url, close: () => app.close() };
+  return {
+    app,
+    runtime,
+    url,
+    close: () => {
+      runtime.beginShutdown();
+      return app.close();
+    },
+  };
 }
 
 function nestLogger(logger: Logger): LoggerService {
