@@ -15,6 +15,7 @@ describe('who may send which command over HTTP', () => {
     operator: 'operator-token-for-auth-spec-01',
     compliance: 'compliance-token-auth-spec-001',
     desk1: 'desk1-token-for-auth-spec-0001',
+    cp1: 'cp1-token-for-auth-spec-000001',
     provider: 'provider-p1-token-auth-spec-01',
   };
   let app: TestBackstop;
@@ -23,7 +24,7 @@ describe('who may send which command over HTTP', () => {
 
   beforeAll(async () => {
     const saved = process.env.BACKSTOP_TOKENS;
-    process.env.BACKSTOP_TOKENS = `${TOKENS.operator}=operator,${TOKENS.compliance}=compliance,${TOKENS.desk1}=desk:desk1,${TOKENS.provider}=provider:p1`;
+    process.env.BACKSTOP_TOKENS = `${TOKENS.operator}=operator,${TOKENS.compliance}=compliance,${TOKENS.desk1}=desk:desk1,${TOKENS.cp1}=desk:cp1,${TOKENS.provider}=provider:p1`;
     try {
       app = await startTestBackstop({ modules: [IntakeModule, PricingModule, MarginModule, SettlementModule] });
     } finally {
@@ -68,14 +69,17 @@ describe('who may send which command over HTTP', () => {
       longPartyId: 'desk1', shortPartyId: 'cp1', longInitialMargin: '6000', shortInitialMargin: '6000',
     };
     const registered = await app.send('RegisterContract', contract, as(TOKENS.desk1));
-    expect(registered).toMatchObject({ status: 200, reply: { status: 'ACCEPTED' } });
-    expect((await metadataOf('contract-c1', 'ContractRegistered'))?.actor).toMatch(/^desk:desk1#[0-9a-f]{12}$/);
+    expect(registered).toMatchObject({ status: 200, reply: { status: 'ACCEPTED', events: ['ContractProposed'] } });
+    expect((await metadataOf('contract-c1', 'ContractProposed'))?.actor).toMatch(/^desk:desk1#[0-9a-f]{12}$/);
+    // Live only with the other side's consent, sent with its own token.
+    expect((await app.send('AcceptContract', { contractId: 'c1', partyId: 'cp1' }, as(TOKENS.cp1))).reply.events).toEqual(['ContractRegistered']);
+    expect((await metadataOf('contract-c1', 'ContractRegistered'))?.actor).toMatch(/^desk:cp1#[0-9a-f]{12}$/);
 
     const id = randomUUID();
     const forCp = { contractId: 'c1', partyId: 'cp1', amount: '6000' };
     const refused = await app.send('DepositCollateral', forCp, { id, ...as(TOKENS.desk1) });
     expect(refused.status).toBe(403);
-    expect(refused.reply.violations).toEqual([expect.objectContaining({ field: 'authorization', rule: 'ownParty', message: expect.stringContaining('acts for desk1; DepositCollateral acts for cp1') })]);
+    expect(refused.reply.violations).toEqual([expect.objectContaining({ field: 'authorization', rule: 'ownParty', message: expect.stringContaining('acts for desk1; this DepositCollateral acts for cp1') })]);
     const byOperator = await app.send('DepositCollateral', forCp, { id, ...as(TOKENS.operator) });
     expect(byOperator).toMatchObject({ status: 200, reply: { status: 'ACCEPTED' } });
 

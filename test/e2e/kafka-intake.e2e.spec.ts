@@ -55,11 +55,14 @@ describeKafka('contract-intake on the real broker', (brokers) => {
       contractId: 'perp1', kind: 'PERPETUAL', underlying: 'BTC-USD', size: '1', entryPrice: '60000', currency: 'USDC',
       longPartyId: 'desk1', shortPartyId: 'cp1', longInitialMargin: '6000', shortInitialMargin: '6000',
     });
-    expect(await replyTo(contract)).toMatchObject({ status: 'ACCEPTED', stream: 'contract-perp1' });
+    // A Kafka command carries no sender: it only proposes; the other side's AcceptContract makes it live.
+    expect(await replyTo(contract)).toMatchObject({ status: 'ACCEPTED', stream: 'contract-perp1', events: ['ContractProposed'] });
+    const accept = await send('AcceptContract', { contractId: 'perp1', partyId: 'cp1' });
+    expect(await replyTo(accept)).toMatchObject({ status: 'ACCEPTED', stream: 'contract-perp1', revision: 1, events: ['ContractRegistered'] });
     const event = await waitUntil(() => seen.find((s) => s.topic === topics.of(TOPICS.intakeEvents) && s.body.type === 'ContractRegistered'), 20_000, 'ContractRegistered on the events topic');
     expect(event.key).toBe('perp1');
-    expect(event.body.causationId).toBe(contract);
-    expect(event.body.payload).toMatchObject({ contractId: 'perp1', _stream: 'contract-perp1', _revision: 0 });
+    expect(event.body.causationId).toBe(accept);
+    expect(event.body.payload).toMatchObject({ contractId: 'perp1', _stream: 'contract-perp1', _revision: 1 });
   }, 60_000);
 
   it('rejects a bad command with every field and rule, replies again to a retry, and keeps consuming', async () => {
@@ -76,6 +79,20 @@ describeKafka('contract-intake on the real broker', (brokers) => {
     expect(replies[1]).toEqual(replies[0]);
     const deposits = seen.filter((s) => s.topic === topics.of(TOPICS.intakeEvents) && s.body.type === 'CollateralDeposited');
     expect(deposits).toHaveLength(1);
+  }, 60_000);
+
+  it('answers a reused command id with another body with idempotencyConflict, as HTTP answers 409 (issue 9, defect 4)', async () => {
+    const id = '0b7d7c3e-0000-4000-8000-00000000aa02';
+    await send('DepositCollateral', { contractId: 'perp1', partyId: 'cp1', amount: '7' }, id);
+    expect(await replyTo(id)).toMatchObject({ status: 'ACCEPTED' });
+    await send('DepositCollateral', { contractId: 'perp1', partyId: 'cp1', amount: '7000' }, id);
+    await waitUntil(() => seen.filter((s) => s.topic === topics.of(TOPICS.replies) && s.key === id).length >= 2 || undefined, 20_000, 'the reply to the reused id');
+    const second = seen.filter((s) => s.topic === topics.of(TOPICS.replies) && s.key === id)[1].body;
+    expect(second.type).toBe('CommandRejected');
+    expect(second.payload).toMatchObject({ status: 'REJECTED', violations: [expect.objectContaining({ field: 'id', rule: 'idempotencyConflict' })] });
+    // Only the first body was applied: the contract holds 100 (earlier test) + 7 on cp1's side.
+    const state = await app.get<{ collateral: Record<string, string> }>('/v1/contracts/perp1');
+    expect(state.body.collateral.SHORT).toBe('107.000000');
   }, 60_000);
 
   it('dead-letters malformed messages on the commands topic with the reason and the original bytes', async () => {

@@ -123,17 +123,23 @@ async function startBroker({ log = (m) => process.stderr.write(`${m}\n`), maxLif
   execFileSync('java', [...jvm, '-cp', cp, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', props, ...formatArgs], { stdio: 'pipe' });
 
   const javaCmd = ['java', ...jvm, '-cp', cp, 'kafka.Kafka', props].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-  // Watchdog: the broker dies with its parent (the test runner) or after maxLifetimeSec.
-  const script = `${javaCmd} > '${dir}/stdout.log' 2>&1 & j=$!; echo $j > '${dir}/broker.pid'; trap 'kill $j 2>/dev/null; wait $j; exit 0' TERM INT;`
-    + ` n=0; while kill -0 ${process.pid} 2>/dev/null && kill -0 $j 2>/dev/null && [ $n -lt ${maxLifetimeSec} ]; do sleep 1; n=$((n+1)); done;`
-    + ' kill $j 2>/dev/null; sleep 10; kill -9 $j 2>/dev/null; exit 0';
-  const child = spawn('bash', ['-c', script], { stdio: 'ignore', detached: true });
-  child.unref();
-  let alive = true;
-  child.on('exit', () => { alive = false; });
+  let child;
+  let alive = false;
+  /** Starts the broker process on the formatted storage (again, after restart's stop: same data, same ports). */
+  async function launch() {
+    // Watchdog: the broker dies with its parent (the test runner) or after maxLifetimeSec.
+    const script = `${javaCmd} >> '${dir}/stdout.log' 2>&1 & j=$!; echo $j > '${dir}/broker.pid'; trap 'kill $j 2>/dev/null; wait $j; exit 0' TERM INT;`
+      + ` n=0; while kill -0 ${process.pid} 2>/dev/null && kill -0 $j 2>/dev/null && [ $n -lt ${maxLifetimeSec} ]; do sleep 1; n=$((n+1)); done;`
+      + ' kill $j 2>/dev/null; sleep 10; kill -9 $j 2>/dev/null; exit 0';
+    child = spawn('bash', ['-c', script], { stdio: 'ignore', detached: true });
+    child.unref();
+    alive = true;
+    child.on('exit', () => { alive = false; });
+    await waitUntilReady(brokers, Date.now() + startTimeoutMs, () => alive);
+  }
   const started = Date.now();
   try {
-    await waitUntilReady(brokers, started + startTimeoutMs, () => alive);
+    await launch();
   } catch (err) {
     const tail = fs.existsSync(path.join(dir, 'server.log')) ? fs.readFileSync(path.join(dir, 'server.log'), 'utf8').split('\n').slice(-20).join('\n') : '';
     await stop();
@@ -141,16 +147,28 @@ async function startBroker({ log = (m) => process.stderr.write(`${m}\n`), maxLif
   }
   log(`Kafka: started Apache Kafka ${version} (KRaft, single node) at ${brokers} in ${Date.now() - started} ms; dir ${dir}`);
 
-  async function stop() {
+  /** Ends the broker process (SIGTERM, then SIGKILL after 15 s), keeping its data. */
+  async function halt() {
     const pidFile = path.join(dir, 'broker.pid');
     const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : undefined;
     try { process.kill(child.pid, 'SIGTERM'); } catch { /* already gone */ }
     for (let i = 0; i < 150 && pid && isRunning(pid); i += 1) await new Promise((r) => setTimeout(r, 100));
     if (pid && isRunning(pid)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+
+  /** A broker restart (chaos): down for `downMs`, then up again on the same data and ports. */
+  async function restart({ downMs = 0 } = {}) {
+    await halt();
+    await new Promise((r) => setTimeout(r, downMs));
+    await launch();
+  }
+
+  async function stop() {
+    await halt();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
-  return { brokers, listeners, version, dir, stop };
+  return { brokers, listeners, version, dir, stop, restart };
 }
 
 function isRunning(pid) {

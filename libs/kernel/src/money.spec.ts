@@ -29,6 +29,33 @@ describe('money', () => {
     expect(floatToMinor(0.1 + 0.2, 6, 'up')).toBe(300_000n);
   });
 
+  it('never rounds against the pool above 2^53 minor units, where the float product is itself rounded', () => {
+    // 2^51 + 0.5 is an exact double; × 10 is 22 517 998 136 852 485 exactly, which no double holds.
+    expect(floatToMinor(2 ** 51 + 0.5, 1, 'up')).toBe(22_517_998_136_852_485n);
+    expect(floatToMinor(2 ** 51 + 0.5, 1, 'down')).toBe(22_517_998_136_852_485n);
+    expect(floatToMinor(2 ** 60 + 2 ** 8, 2, 'up')).toBe((2n ** 60n + 2n ** 8n) * 100n);
+    // a fraction left after scaling rounds each way, and by at most one minor unit
+    // 2^50 + 0.25 is exact; × 10 = 11 258 999 068 426 242.5
+    expect(floatToMinor(2 ** 50 + 0.25, 1, 'up')).toBe(11_258_999_068_426_243n);
+    expect(floatToMinor(2 ** 50 + 0.25, 1, 'down')).toBe(11_258_999_068_426_242n);
+    expect(floatToMinor(-(2 ** 50 + 0.25), 1, 'up')).toBe(-11_258_999_068_426_242n);
+    expect(floatToMinor(-(2 ** 50 + 0.25), 1, 'down')).toBe(-11_258_999_068_426_243n);
+    fc.assert(fc.property(fc.double({ min: 2 ** 47, max: 2 ** 70, noNaN: true }), fc.integer({ min: 0, max: 8 }), (value, scale) => {
+      const up = floatToMinor(value, scale, 'up');
+      const down = floatToMinor(value, scale, 'down');
+      // exact value × 10^scale as a fraction n / 2^k: up·2^k ≥ n ≥ down·2^k
+      let m = value;
+      let k = 0n;
+      while (!Number.isInteger(m)) { m *= 2; k++; }
+      const n = BigInt(m) * 10n ** BigInt(scale);
+      if (value * 10 ** scale >= Number.MAX_SAFE_INTEGER) {
+        expect(up * 2n ** k >= n).toBe(true);
+        expect(down * 2n ** k <= n).toBe(true);
+        expect(up - down <= 1n).toBe(true);
+      }
+    }), { seed: 53, numRuns: 300 });
+  });
+
   it('allocates pro rata with no lost minor unit', () => {
     expect(allocateProRata(100n, [1n, 1n, 1n])).toEqual([34n, 33n, 33n]);
     fc.assert(fc.property(

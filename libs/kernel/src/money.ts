@@ -65,10 +65,33 @@ export function fromMinor(amountMinor: bigint, scale: number): string {
  */
 export function floatToMinor(value: number, scale: number, rounding: 'up' | 'down'): bigint {
   if (!Number.isFinite(value)) throw new RangeError(`model result ${value} is not a finite number`);
+  const product = value * 10 ** scale;
+  // Beyond 2^53 the float product itself is rounded (to even, either way), which could round
+  // against the pool: scale the double's exact binary value in bigint arithmetic instead.
+  if (Math.abs(product) >= Number.MAX_SAFE_INTEGER) return exactScaled(value, scale, rounding);
   // toFixed(6) first removes binary noise such as 0.1+0.2 before rounding.
-  const scaled = Number((value * 10 ** scale).toFixed(6));
+  const scaled = Number(product.toFixed(6));
   const rounded = rounding === 'up' ? Math.ceil(scaled) : Math.floor(scaled);
   return BigInt(rounded);
+}
+
+/** value × 10^scale rounded up or down, exactly: a double is m·2^e with an integer m. */
+function exactScaled(value: number, scale: number, rounding: 'up' | 'down'): bigint {
+  let mantissa = value;
+  let exponent = 0;
+  // Doubling a double is exact; at most 1074 steps reach an integer.
+  while (!Number.isInteger(mantissa)) {
+    mantissa *= 2;
+    exponent--;
+  }
+  const numerator = BigInt(mantissa) * 10n ** BigInt(scale);
+  if (exponent === 0) return numerator;
+  const denominator = 1n << BigInt(-exponent);
+  const quotient = numerator / denominator; // truncates toward zero
+  const exact = quotient * denominator === numerator;
+  if (exact) return quotient;
+  if (rounding === 'up') return numerator > 0n ? quotient + 1n : quotient;
+  return numerator < 0n ? quotient - 1n : quotient;
 }
 
 export function minorToFloat(amountMinor: bigint, scale: number): number {

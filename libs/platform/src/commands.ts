@@ -31,6 +31,8 @@ export interface CommandContext {
   readonly receivedAt: string;
   /** Who sent it over HTTP (see actorOf); absent for the Kafka command topics (trusted by broker ACLs). */
   readonly actor?: string;
+  /** The HTTP sender's role and bound party (absent on Kafka): e.g. only an operator registers a contract live. */
+  readonly sender?: { readonly role: Principal['role']; readonly partyId?: string };
 }
 
 export interface Accepted {
@@ -55,6 +57,41 @@ export interface CommandDefinition<P extends object = object> {
 }
 
 const CONSUMER = 'commands';
+/** Command id → body hash: the first claim wins (see executeInner). */
+const CLAIMS = 'command-claims';
+
+/** Bounds of the rejected-reply cache (TigerBeetle habit: a limit on everything). */
+export const REJECTIONS_REMEMBERED = { countMax: 10_000, ttlMs: 60 * 60_000 } as const;
+
+/** Rejected replies by command id, bounded by count and age (oldest dropped first). */
+class RejectionCache {
+  private readonly entries = new Map<string, { hash: string; reply: CommandReply; atMs: number }>();
+
+  get(commandId: string, hash: string): CommandReply | undefined {
+    const entry = this.entries.get(commandId);
+    return entry && entry.hash === hash ? entry.reply : undefined;
+  }
+
+  put(commandId: string, hash: string, reply: CommandReply, nowMs: number): void {
+    this.entries.delete(commandId);
+    this.entries.set(commandId, { hash, reply, atMs: nowMs });
+    for (const [id, entry] of this.entries) {
+      if (this.entries.size <= REJECTIONS_REMEMBERED.countMax && nowMs - entry.atMs <= REJECTIONS_REMEMBERED.ttlMs) break;
+      this.entries.delete(id);
+    }
+  }
+}
+
+/** The parties a raw payload names for `actsFor`; [] when they cannot be read. */
+async function partiesOf(definition: CommandDefinition, rawPayload: unknown): Promise<string[]> {
+  if (typeof rawPayload !== 'object' || rawPayload === null || Array.isArray(rawPayload)) return [];
+  try {
+    const named = await definition.auth.actsFor!(rawPayload as object);
+    return named.filter((p): p is string => typeof p === 'string');
+  } catch {
+    return [];
+  }
+}
 /** The field of the violation a refused sender gets. */
 const AUTHORIZATION_FIELD = 'authorization';
 
@@ -65,6 +102,7 @@ const AUTHORIZATION_FIELD = 'authorization';
  */
 export class CommandBus {
   private readonly definitions = new Map<string, CommandDefinition>();
+  private readonly rejections = new RejectionCache();
 
   constructor(
     private readonly store: EventStore,
@@ -120,28 +158,54 @@ export class CommandBus {
     if (envelope.schemaVersion !== definition.schemaVersion) {
       return rejected([{ field: 'schemaVersion', rule: 'supportedVersion', message: `${envelope.type} schema version ${envelope.schemaVersion} is not supported (supported: ${definition.schemaVersion})` }]);
     }
-    const payload = plainToInstance(definition.dto, envelope.payload);
-    const violations = flattenValidationErrors(await validate(payload as object, { whitelist: true, forbidNonWhitelisted: true }));
-    // Refused callers change nothing and are not remembered: the rightful sender may still use the id.
-    const forbidden = principal ? await this.authorize(definition, principal, violations.length === 0 ? payload : undefined) : undefined;
+    // Who first, on the raw payload: a refused sender learns nothing of the validation and uses up no id.
+    const forbidden = principal ? await this.authorize(definition, principal, envelope.payload) : undefined;
     if (forbidden) {
       this.logger.warn('command refused for its sender', { commandId: envelope.id, type: envelope.type, actor: actorOf(principal!), rule: forbidden.rule });
       return rejected([forbidden]);
     }
     const hash = bodyHash({ type: envelope.type, payload: envelope.payload });
-    const stored = await this.store.findProcessed(CONSUMER, envelope.id);
+    const conflict = () =>
+      rejected([{ field: 'id', rule: 'idempotencyConflict', message: `command id ${envelope.id} was already used with a different body; use a new id for a new command` }]);
+    const previous = await this.previousOutcome(envelope.id, hash);
+    if (previous === 'conflict') return conflict();
+    if (previous) return previous;
+
+    const payload = plainToInstance(definition.dto, envelope.payload);
+    const violations = flattenValidationErrors(await validate(payload as object, { whitelist: true, forbidNonWhitelisted: true }));
+    if (violations.length > 0) {
+      return this.finish(envelope, hash, rejected(violations.map((v) => ({ ...v, field: `payload.${v.field}` }))));
+    }
+    // Claim the id for this body before anything is written: the store keeps the first claim (an
+    // atomic insert-if-absent on every adapter), so of two bodies raced to two replicas exactly one
+    // runs and the other is told so, never ACCEPTED for a body that was not applied. A claim that
+    // outlives a crash is harmless: a retry of the same body runs again and the handler's
+    // causation check finds what was already written.
+    await this.store.recordProcessed(CLAIMS, envelope.id, hash);
+    if ((await this.store.findProcessed(CLAIMS, envelope.id)) !== hash) return conflict();
+    return this.finish(envelope, hash, await this.run(definition, payload, envelope, rejected, principal));
+  }
+
+  /** The stored reply of this id and body, 'conflict' for another body, or undefined: not seen yet. */
+  private async previousOutcome(commandId: string, hash: string): Promise<CommandReply | 'conflict' | undefined> {
+    const claim = await this.store.findProcessed(CLAIMS, commandId);
+    if (claim !== undefined && claim !== hash) return 'conflict';
+    const stored = await this.store.findProcessed(CONSUMER, commandId);
     if (stored !== undefined) {
       const previous = JSON.parse(stored) as { hash: string; reply: CommandReply };
-      if (previous.hash === hash) return previous.reply;
-      return rejected([{ field: 'id', rule: 'idempotencyConflict', message: `command id ${envelope.id} was already used with a different body; use a new id for a new command` }]);
+      return previous.hash === hash ? previous.reply : 'conflict';
     }
-    let reply: CommandReply;
-    if (violations.length > 0) {
-      reply = rejected(violations.map((v) => ({ ...v, field: `payload.${v.field}` })));
-    } else {
-      reply = await this.run(definition, payload, envelope, rejected, principal);
-    }
-    await this.store.recordProcessed(CONSUMER, envelope.id, JSON.stringify({ hash, reply }));
+    return this.rejections.get(commandId, hash);
+  }
+
+  /**
+   * Accepted replies are stored for good (the id is spent). Rejections change nothing, so they are
+   * only remembered in a bounded cache (REJECTIONS_REMEMBERED): a retry within it gets the same
+   * rejection; after it, the command is simply decided again.
+   */
+  private async finish(envelope: Envelope, hash: string, reply: CommandReply): Promise<CommandReply> {
+    if (reply.status === 'ACCEPTED') await this.store.recordProcessed(CONSUMER, envelope.id, JSON.stringify({ hash, reply }));
+    else this.rejections.put(envelope.id, hash, reply, this.now().getTime());
     this.logger.info('command handled', {
       commandId: envelope.id,
       type: envelope.type,
@@ -152,22 +216,23 @@ export class CommandBus {
   }
 
   /**
-   * The role check, then (for a token bound to a party, once the payload is valid) the party check.
-   * Returns the violation to refuse with, or undefined.
+   * The role check, then for a token bound to a party the party check, on the payload as sent (before
+   * validation, so a refused sender learns nothing about the body). A payload whose parties cannot be
+   * read is refused to a bound token. Returns the violation to refuse with, or undefined.
    */
-  private async authorize(definition: CommandDefinition, principal: Principal, payload: object | undefined): Promise<Violation | undefined> {
+  private async authorize(definition: CommandDefinition, principal: Principal, rawPayload: unknown): Promise<Violation | undefined> {
     const { role, partyId } = principal;
     if (role !== 'operator' && !(definition.auth.roles as readonly string[]).includes(role)) {
       const allowed = ['operator', ...definition.auth.roles].join(' or ');
       return { field: AUTHORIZATION_FIELD, rule: 'commandRole', message: `${definition.type} needs the role ${allowed}; the token has ${role}` };
     }
-    if (role === 'operator' || !partyId || !payload || !definition.auth.actsFor) return undefined;
-    const parties = (await definition.auth.actsFor(payload)).filter((p): p is string => p !== undefined);
+    if (role === 'operator' || !partyId || !definition.auth.actsFor) return undefined;
+    const parties = await partiesOf(definition, rawPayload);
     if (parties.includes(partyId)) return undefined;
     return {
       field: AUTHORIZATION_FIELD,
       rule: 'ownParty',
-      message: `this ${role} token acts for ${partyId}; ${definition.type} acts for ${parties.length > 0 ? parties.join(' / ') : 'another party'}`,
+      message: `this ${role} token acts for ${partyId}; this ${definition.type} acts for ${parties.length > 0 ? parties.join(' / ') : 'no party it could name'}`,
     };
   }
 
@@ -184,7 +249,7 @@ export class CommandBus {
         correlationId: envelope.correlationId,
         traceparent: currentTraceCarrier().traceparent ?? envelope.traceparent,
         receivedAt: this.now().toISOString(),
-        ...(principal ? { actor: actorOf(principal) } : {}),
+        ...(principal ? { actor: actorOf(principal), sender: { role: principal.role, ...(principal.partyId ? { partyId: principal.partyId } : {}) } } : {}),
       });
       return {
         commandId: envelope.id,

@@ -1,6 +1,8 @@
 import { Clock, systemClock } from '@backstop/kernel';
-import { EventStore, SubscriptionHandle, openEventStore, startCatchUpSubscription } from '@backstop/event-store';
+import { DuplicateEventIdError, EventStore, NewEvent, StoredEvent, SubscriptionHandle, openEventStore, startCatchUpSubscription } from '@backstop/event-store';
 import {
+  DeadLetter,
+  isRetryable,
   encodeEnvelope,
   Envelope,
   InProcessBus,
@@ -19,6 +21,7 @@ import { RuntimeConfig, ServiceName } from './config';
 import { withFaultInjection } from './fault-injection';
 import { startEventPublisher } from './publisher';
 import { eventEnvelope, ownerOf } from './streams';
+import { deterministicUuid } from './ids';
 
 const COMMAND_TOPICS: Record<ServiceName, TopicName> = {
   'contract-intake': TOPICS.intakeCommands,
@@ -26,6 +29,24 @@ const COMMAND_TOPICS: Record<ServiceName, TopicName> = {
   'margin-monitor': TOPICS.marginCommands,
   'default-settlement': TOPICS.settlementCommands,
 };
+
+/** For the command consumer: no message-id record of its own (CommandBus keeps id → body → reply). */
+const PIPELINE_DEDUPES = {
+  findProcessed: async (): Promise<string | undefined> => undefined,
+  recordProcessed: async (): Promise<void> => undefined,
+};
+
+/**
+ * Single-process inboxes: market data and credit updates taken over HTTP are appended here before
+ * they are acknowledged (an in-memory queue would lose them on a crash), and the input consumers
+ * read them from the store like events. Not a service's stream: no owner, never published.
+ */
+const INBOX_STREAMS: Partial<Record<TopicName, string>> = {
+  [TOPICS.marketMarks]: 'inbox-market-marks',
+  [TOPICS.creditScores]: 'inbox-credit-scores',
+};
+/** A handler that keeps failing on one inbox message is retried this often, then dead-lettered. */
+const INBOX_ATTEMPTS_MAX = 3;
 
 const EVENT_TOPICS = new Set<TopicName>([TOPICS.intakeEvents, TOPICS.pricingEvents, TOPICS.marginEvents, TOPICS.settlementEvents]);
 
@@ -178,6 +199,32 @@ export class Runtime {
     this.phase = 'stopping';
   }
 
+  /**
+   * Takes input envelopes (MarkPrice, CreditScore) and resolves once they are durable: appended to
+   * the store's inbox in the single-process mode, acknowledged by the broker (acks=all) on Kafka.
+   * Only then may the HTTP endpoint acknowledge them.
+   */
+  async acceptInputs(topic: TopicName, envelopes: readonly Envelope[]): Promise<void> {
+    const inbox = INBOX_STREAMS[topic];
+    if (this.config.mode !== 'single-process' || !inbox) {
+      await this.bus.publish(this.topics.of(topic), envelopes.map((e) => encodeEnvelope(e)));
+      return;
+    }
+    const unique = new Map<string, NewEvent>();
+    for (const envelope of envelopes) {
+      // The event id derives from the message id: a retried post is stored once (the store dedupes ids).
+      unique.set(envelope.id, { id: deterministicUuid(inbox, envelope.id), type: envelope.type, data: { envelope: { ...envelope } } });
+    }
+    const events = [...unique.values()];
+    try {
+      await this.store.append(inbox, events, 'any');
+    } catch (err) {
+      // Part of the batch was stored before (a retry after a lost answer): store the rest one by one.
+      if (!(err instanceof DuplicateEventIdError)) throw err;
+      for (const event of events) await this.store.append(inbox, [event], 'any');
+    }
+  }
+
   async start(): Promise<void> {
     this.started = true;
     this.phase = 'starting';
@@ -228,17 +275,18 @@ export class Runtime {
       groupId: this.topics.group(`${service}.commands`),
       topics: [this.topics.of(COMMAND_TOPICS[service])],
       dlqTopic: this.topics.of(TOPICS.dlq),
-      processed: this.store,
+      // The command pipeline dedupes by command id AND body itself (a reused id with another body is
+      // an idempotencyConflict, as over HTTP); a dedupe by message id here would answer it with the
+      // first body's reply. So every delivery goes through the pipeline, and a redelivered command
+      // gets its stored reply again (the client may have missed the first one).
+      processed: PIPELINE_DEDUPES,
       logger: this.logger.child({ component: 'command-consumer', service }),
       metrics: this.metrics,
       accepts: (type) => this.commands.definitionsFor(service).some((d) => d.type === type),
       handle: async (envelope) => {
         const reply = await this.commands.execute(envelope);
         await this.publishReply(envelope, reply);
-        return JSON.stringify(reply);
       },
-      // A redelivered command gets its reply again: the client may have missed the first one.
-      onDuplicate: (envelope, stored) => this.publishReply(envelope, JSON.parse(stored) as CommandReply),
     });
     this.running.push(handle);
   }
@@ -246,7 +294,10 @@ export class Runtime {
   private async startConsumer(definition: ConsumerDefinition): Promise<void> {
     const groupId = `${definition.service}.${definition.name}`;
     const types = new Set(definition.types);
-    const fromStore = this.config.mode === 'single-process' && definition.topics.every((t) => EVENT_TOPICS.has(t));
+    const single = this.config.mode === 'single-process';
+    const inboxes = single ? definition.topics.map((t) => INBOX_STREAMS[t]).filter((s): s is string => s !== undefined) : [];
+    if (inboxes.length > 0) await this.startInboxConsumer(definition, groupId, new Set(inboxes), types);
+    const fromStore = single && definition.topics.every((t) => EVENT_TOPICS.has(t));
     if (fromStore) {
       this.subscriptions.push(
         await startCatchUpSubscription(this.store, {
@@ -277,6 +328,51 @@ export class Runtime {
       },
     });
     this.running.push(handle);
+  }
+
+  /**
+   * Single-process input consumers also read the store's inbox (what HTTP acknowledged). A message
+   * the handler keeps failing on is dead-lettered after INBOX_ATTEMPTS_MAX attempts so it cannot
+   * stall the marks behind it; a store or broker outage is retried until it passes.
+   */
+  private async startInboxConsumer(definition: ConsumerDefinition, groupId: string, inboxes: ReadonlySet<string>, types: ReadonlySet<string>): Promise<void> {
+    const attempts = new Map<string, number>();
+    this.subscriptions.push(
+      await startCatchUpSubscription(this.store, {
+        name: `${groupId}.inbox`,
+        handle: async (event) => {
+          if (!inboxes.has(event.stream) || !types.has(event.type)) return;
+          const envelope = (event.data as { envelope: Envelope }).envelope;
+          try {
+            await definition.handle(envelope);
+            attempts.delete(event.id);
+          } catch (err) {
+            const attempt = (attempts.get(event.id) ?? 0) + 1;
+            attempts.set(event.id, attempt);
+            if (isRetryable(err) || attempt < INBOX_ATTEMPTS_MAX) throw err;
+            attempts.delete(event.id);
+            await this.deadLetterInbox(event, groupId, `${(err as Error).message ?? String(err)} (after ${attempt} attempts)`);
+          }
+        },
+        retryBackoffMsMax: 1_000,
+        onError: (error, event, attempt) =>
+          this.logger.warn('inbox handler failed; retrying', { consumer: groupId, eventId: event.id, attempt, error: (error as Error).message }),
+      }),
+    );
+  }
+
+  private async deadLetterInbox(event: StoredEvent, groupId: string, detail: string): Promise<void> {
+    const original = Buffer.from(JSON.stringify((event.data as { envelope: unknown }).envelope));
+    const record: DeadLetter = {
+      reason: 'HANDLER_FAILED',
+      detail,
+      consumerGroup: groupId,
+      source: { topic: event.stream, partition: 0, offset: event.position.toString(), key: event.type, headers: {} },
+      originalBase64: original.toString('base64'),
+      deadLetteredAt: this.clock.now().toISOString(),
+    };
+    await this.bus.publish(this.topics.of(TOPICS.dlq), [{ key: event.id, value: JSON.stringify(record), headers: { 'dlq-reason': record.reason, 'original-topic': event.stream } }]);
+    this.logger.warn('inbox message dead-lettered', { consumer: groupId, eventId: event.id, detail });
   }
 
   /** Position every store-fed subscription has reached (tests and readiness). */

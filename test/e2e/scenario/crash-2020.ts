@@ -85,6 +85,12 @@ async function ok(target: ScenarioTarget, type: string, payload: Record<string, 
   return reply;
 }
 
+/** A contract live: registered by an operator, or proposed (no sender, e.g. Kafka) and accepted by the other side. */
+async function register(target: ScenarioTarget, contract: Record<string, unknown>, acceptingPartyId: string): Promise<void> {
+  const reply = await ok(target, 'RegisterContract', contract);
+  if (reply.events?.includes('ContractProposed')) await ok(target, 'AcceptContract', { contractId: contract.contractId, partyId: acceptingPartyId });
+}
+
 export async function runCrashScenario(
   target: ScenarioTarget,
   dataDir: string,
@@ -110,8 +116,8 @@ export async function runCrashScenario(
     contractId, kind: 'PERPETUAL', underlying: 'BTC-USD', size, entryPrice: TERMS.entryPrice, currency: 'USDC',
     longPartyId, shortPartyId: CAST.desk, longInitialMargin: '0', shortInitialMargin: '0',
   });
-  await ok(target, 'RegisterContract', contract(CAST.c1, CAST.cpA, TERMS.sizeA));
-  await ok(target, 'RegisterContract', contract(CAST.c2, CAST.cpB, TERMS.sizeB));
+  await register(target, contract(CAST.c1, CAST.cpA, TERMS.sizeA), CAST.cpA);
+  await register(target, contract(CAST.c2, CAST.cpB, TERMS.sizeB), CAST.cpB);
   await ok(target, 'DepositCollateral', { contractId: CAST.c1, partyId: CAST.cpA, amount: TERMS.collateralA });
   await ok(target, 'DepositCollateral', { contractId: CAST.c2, partyId: CAST.cpB, amount: TERMS.collateralB });
   await ok(target, 'DepositCollateral', { contractId: CAST.c1, partyId: CAST.desk, amount: TERMS.deskCollateralA });

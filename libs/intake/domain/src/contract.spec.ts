@@ -14,7 +14,11 @@ const perp: ContractSpec = {
   longInitialMargin: '12000',
   shortInitialMargin: '12000',
 };
-const parties = { longParty: { partyId: 'desk1', role: 'DESK' as const }, shortParty: { partyId: 'cp1', role: 'COUNTERPARTY' as const } };
+const parties = {
+  longParty: { partyId: 'desk1', role: 'DESK' as const },
+  shortParty: { partyId: 'cp1', role: 'COUNTERPARTY' as const },
+  consent: { kind: 'OPERATOR' as const },
+};
 const registered: ContractEvent = { type: 'ContractRegistered', data: { ...perp, contractId: 'c1', at } };
 const deposited = (partyId: string, side: 'LONG' | 'SHORT', amount: string, balance: string): ContractEvent => ({
   type: 'CollateralDeposited',
@@ -30,7 +34,7 @@ describe('contract decider', () => {
     it('rejects a contract with itself, unknown parties, and a provider as a side, all at once', () => {
       const r = spec
         .given([])
-        .when({ type: 'RegisterContract', contractId: 'c1', spec: { ...perp, shortPartyId: 'desk1' }, longParty: { partyId: 'desk1', role: 'PROVIDER' }, at })
+        .when({ type: 'RegisterContract', contractId: 'c1', spec: { ...perp, shortPartyId: 'desk1' }, longParty: { partyId: 'desk1', role: 'PROVIDER' }, consent: { kind: 'OPERATOR' }, at })
         .rejection();
       expect(r.violations.map((v) => `${v.field}:${v.rule}`)).toEqual(['shortPartyId:distinctParties', 'shortPartyId:knownParty', 'longPartyId:tradingRole']);
     });
@@ -51,6 +55,12 @@ describe('contract decider', () => {
         .when({ type: 'RegisterContract', contractId: 'c1', spec: { ...perp, expiry: '2027-01-01T00:00:00Z', strike: '1', size: '0', entryPrice: '-1' }, ...parties, at })
         .rejection();
       expect(r.violations.map((v) => `${v.field}:${v.rule}`)).toEqual(['expiry:notAllowed', 'strike:notAllowed', 'size:positive', 'entryPrice:positive']);
+    });
+
+    it('registers an operator\'s contract live (only ContractRegistered makes it live); anyone else\'s is a proposal', () => {
+      const proposal = spec.given([]).when({ type: 'RegisterContract', contractId: 'c1', spec: perp, ...parties, consent: { kind: 'PROPOSAL', proposedBy: 'desk1' }, at }).events();
+      expect(proposal).toEqual([{ type: 'ContractProposed', data: { ...perp, contractId: 'c1', proposedBy: 'desk1', at } }]);
+      expect(proposal.map((e) => e.type)).not.toContain('ContractRegistered');
     });
 
     it('rejects registering the same contract id twice', () => {
@@ -114,6 +124,41 @@ describe('contract decider', () => {
     it('rejects a close at another price than the other side asked', () => {
       const r = spec.given([registered, requested]).when({ type: 'CloseContract', contractId: 'c1', partyId: 'cp1', closePrice: '60000', at }).rejection();
       expect(r.violations[0]).toMatchObject({ field: 'closePrice', rule: 'matchesRequest' });
+    });
+  });
+
+  describe('consent (a bilateral contract needs both sides)', () => {
+    const proposed: ContractEvent = { type: 'ContractProposed', data: { ...perp, contractId: 'c1', proposedBy: 'desk1', at } };
+    const later = '2026-01-02T00:00:00.000Z';
+
+    it('goes live when the other side accepts, with the proposed terms', () => {
+      expect(spec.given([proposed]).when({ type: 'AcceptContract', contractId: 'c1', partyId: 'cp1', at: later }).events()).toEqual([
+        { type: 'ContractRegistered', data: { ...perp, contractId: 'c1', at: later } },
+      ]);
+    });
+
+    it('refuses the proposer accepting its own proposal, a party that is not a side, and a second acceptance', () => {
+      expect(spec.given([proposed]).when({ type: 'AcceptContract', contractId: 'c1', partyId: 'desk1', at }).rejection().violations[0].rule).toBe('otherSide');
+      expect(spec.given([proposed]).when({ type: 'AcceptContract', contractId: 'c1', partyId: 'x', at }).rejection().violations[0].rule).toBe('contractParty');
+      expect(spec.given([registered]).when({ type: 'AcceptContract', contractId: 'c1', partyId: 'cp1', at }).rejection().violations[0].rule).toBe('proposedContract');
+      expect(spec.given([]).when({ type: 'AcceptContract', contractId: 'c1', partyId: 'cp1', at }).rejection().violations[0].rule).toBe('knownContract');
+    });
+
+    it('refuses accepting a future that expired while it waited', () => {
+      const future: ContractEvent = { type: 'ContractProposed', data: { ...perp, kind: 'FUTURE', expiry: '2026-01-01T12:00:00.000Z', contractId: 'c1', at } };
+      expect(spec.given([future]).when({ type: 'AcceptContract', contractId: 'c1', partyId: 'cp1', at: later }).rejection().violations[0].rule).toBe('notExpired');
+    });
+
+    it('is declined by the other side or withdrawn by the proposer, and then can never go live', () => {
+      const declined = spec.given([proposed]).when({ type: 'DeclineContract', contractId: 'c1', partyId: 'cp1', at }).events();
+      expect(declined).toEqual([{ type: 'ContractProposalDeclined', data: { contractId: 'c1', partyId: 'cp1', withdrawn: false, at } }]);
+      expect(spec.given([proposed]).when({ type: 'DeclineContract', contractId: 'c1', partyId: 'desk1', at }).events()[0].data).toMatchObject({ withdrawn: true });
+      expect(spec.given([proposed, ...declined]).when({ type: 'AcceptContract', contractId: 'c1', partyId: 'cp1', at }).rejection().violations[0].rule).toBe('proposedContract');
+    });
+
+    it('moves no collateral and takes no close request on a proposal', () => {
+      expect(spec.given([proposed]).when({ type: 'DepositCollateral', contractId: 'c1', partyId: 'cp1', amount: '1', at }).rejection().violations[0].rule).toBe('liveContract');
+      expect(spec.given([proposed]).when({ type: 'CloseContract', contractId: 'c1', partyId: 'cp1', closePrice: '1', at }).rejection().violations[0].rule).toBe('liveContract');
     });
   });
 });

@@ -28,17 +28,33 @@ export interface ContractSpec extends ContractWireTerms {
   readonly shortInitialMargin: string;
 }
 
-export type ContractStatus = 'OPEN' | 'CLOSED' | 'DEFAULTED';
+/**
+ * PROPOSED: one side asked, the other has not accepted (not live: no margin, no funding, no cover).
+ * DECLINED: the other side declined, or the proposer withdrew, before it went live (final).
+ */
+export type ContractStatus = 'PROPOSED' | 'DECLINED' | 'OPEN' | 'CLOSED' | 'DEFAULTED';
 
 export type ContractEvent =
+  /** One side's proposal (SPEC 3.2 needs both sides): only ContractRegistered makes a contract live. */
+  | DomainEvent<'ContractProposed', ContractSpec & { contractId: string; proposedBy?: string; at: string }>
+  | DomainEvent<'ContractProposalDeclined', { contractId: string; partyId: string; withdrawn: boolean; at: string }>
+  /** The contract is live: the other side accepted the proposal, or an operator registered it. */
   | DomainEvent<'ContractRegistered', ContractSpec & { contractId: string; at: string }>
   | DomainEvent<'CollateralDeposited', { contractId: string; partyId: string; side: Side; amount: string; currency: string; balance: string; at: string }>
   | DomainEvent<'CollateralWithdrawn', { contractId: string; partyId: string; side: Side; amount: string; currency: string; balance: string; at: string }>
   | DomainEvent<'ContractCloseRequested', { contractId: string; partyId: string; side: Side; closePrice: string; at: string }>
   | DomainEvent<'ContractClosed', { contractId: string; closePrice: string; at: string }>;
 
+/**
+ * Who registers: an operator makes the contract live at once; anyone else only proposes it, and
+ * `proposedBy` (the sender's bound party, when known) may then not accept its own proposal.
+ */
+export type Consent = { readonly kind: 'OPERATOR' } | { readonly kind: 'PROPOSAL'; readonly proposedBy?: string };
+
 export type ContractCommand =
-  | { type: 'RegisterContract'; contractId: string; spec: ContractSpec; longParty?: PartyFacts; shortParty?: PartyFacts; at: string }
+  | { type: 'RegisterContract'; contractId: string; spec: ContractSpec; longParty?: PartyFacts; shortParty?: PartyFacts; consent: Consent; at: string }
+  | { type: 'AcceptContract'; contractId: string; partyId: string; at: string }
+  | { type: 'DeclineContract'; contractId: string; partyId: string; at: string }
   | { type: 'DepositCollateral'; contractId: string; partyId: string; amount: string; at: string }
   | { type: 'WithdrawCollateral'; contractId: string; partyId: string; amount: string; at: string; margin?: MarginStanding }
   | { type: 'CloseContract'; contractId: string; partyId: string; closePrice: string; at: string };
@@ -63,6 +79,8 @@ export interface ContractState {
   /** The agreed initial margin per side: collateral may not be withdrawn below it. */
   readonly required: Readonly<Record<Side, bigint>>;
   readonly pendingClose?: { readonly partyId: string; readonly closePrice: string };
+  /** PROPOSED: the party that proposed it, when known. */
+  readonly proposedBy?: string;
 }
 
 const EMPTY: ContractState = { status: 'NONE', scale: 0, collateral: { LONG: 0n, SHORT: 0n }, required: { LONG: 0n, SHORT: 0n } };
@@ -75,6 +93,10 @@ export const contractDecider: Decider<ContractCommand, ContractState, ContractEv
     switch (command.type) {
       case 'RegisterContract':
         return registerContract(command, state);
+      case 'AcceptContract':
+        return acceptContract(command, state);
+      case 'DeclineContract':
+        return declineContract(command, state);
       case 'DepositCollateral':
         return moveCollateral(command, state, 'deposit');
       case 'WithdrawCollateral':
@@ -88,6 +110,12 @@ export const contractDecider: Decider<ContractCommand, ContractState, ContractEv
 
   evolve(state, event) {
     switch (event.type) {
+      case 'ContractProposed': {
+        const { contractId, at: _at, proposedBy, ...spec } = event.data;
+        return { ...EMPTY, status: 'PROPOSED', contractId, spec, scale: currencyOf(spec.currency).scale, ...(proposedBy ? { proposedBy } : {}) };
+      }
+      case 'ContractProposalDeclined':
+        return { ...state, status: 'DECLINED' };
       case 'ContractRegistered': {
         const scale = currencyOf(event.data.currency).scale;
         const { contractId, at: _at, ...spec } = event.data;
@@ -141,7 +169,44 @@ function registerContract(command: Extract<ContractCommand, { type: 'RegisterCon
   positive(v, 'entryPrice', spec.entryPrice);
   if (spec.strike !== undefined) positive(v, 'strike', spec.strike);
   v.throwIfAny();
+  const consent = command.consent;
+  switch (consent.kind) {
+    case 'OPERATOR':
+      return [{ type: 'ContractRegistered', data: { ...spec, contractId: command.contractId, at: command.at } }];
+    case 'PROPOSAL':
+      return [
+        { type: 'ContractProposed', data: { ...spec, contractId: command.contractId, ...(consent.proposedBy ? { proposedBy: consent.proposedBy } : {}), at: command.at } },
+      ];
+    default:
+      return assertNever(consent, 'consent');
+  }
+}
+
+function requireProposal(state: ContractState, contractId: string): void {
+  if (state.status === 'NONE') reject('contractId', 'knownContract', `contract ${contractId} is not registered`);
+  if (state.status !== 'PROPOSED') reject('contractId', 'proposedContract', `contract ${contractId} is ${state.status}; only a proposal can be accepted or declined`);
+}
+
+/** The other side's consent makes the proposal live, as proposed (terms cannot change on the way). */
+function acceptContract(command: Extract<ContractCommand, { type: 'AcceptContract' }>, state: ContractState): ContractEvent[] {
+  requireProposal(state, command.contractId);
+  sideOf(state, command.partyId);
+  if (state.proposedBy === command.partyId) {
+    reject('partyId', 'otherSide', `party ${command.partyId} proposed contract ${command.contractId}; the other side must accept it`);
+  }
+  const spec = state.spec!;
+  if (spec.expiry !== undefined && ms(spec.expiry) <= ms(command.at)) {
+    reject('contractId', 'notExpired', `contract ${command.contractId} expires at ${spec.expiry}, before its acceptance at ${command.at}`);
+  }
   return [{ type: 'ContractRegistered', data: { ...spec, contractId: command.contractId, at: command.at } }];
+}
+
+/** The other side declines, or the proposer withdraws: the proposal never goes live. */
+function declineContract(command: Extract<ContractCommand, { type: 'DeclineContract' }>, state: ContractState): ContractEvent[] {
+  requireProposal(state, command.contractId);
+  sideOf(state, command.partyId);
+  const withdrawn = state.proposedBy === command.partyId;
+  return [{ type: 'ContractProposalDeclined', data: { contractId: command.contractId, partyId: command.partyId, withdrawn, at: command.at } }];
 }
 
 function positive(v: Violations, field: string, value: string): void {
@@ -156,6 +221,7 @@ function sideOf(state: ContractState, partyId: string): Side {
 
 function requireOpen(state: ContractState, contractId: string): void {
   if (state.status === 'NONE') reject('contractId', 'knownContract', `contract ${contractId} is not registered`);
+  if (state.status === 'PROPOSED') reject('contractId', 'liveContract', `contract ${contractId} is a proposal the other side has not accepted yet`);
   if (state.status !== 'OPEN') reject('contractId', 'openContract', `contract ${contractId} is ${state.status}; it cannot change`);
 }
 

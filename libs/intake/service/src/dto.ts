@@ -56,3 +56,9 @@ export class CloseContractDto {
   @IsEntityId() partyId!: string;
   @IsDecimalString(12) closePrice!: string;
 }
+
+/** AcceptContract / DeclineContract: the side that consents (or declines, or withdraws its proposal). */
+export class ContractPartyDto {
+  @IsEntityId() contractId!: string;
+  @IsEntityId() partyId!: string;
+}

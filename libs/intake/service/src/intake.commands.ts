@@ -2,7 +2,7 @@ import { contractDecider, ContractSpec, MarginStanding, partyDecider } from '@ba
 import { currencyOf, fromMinor } from '@backstop/kernel';
 import { EMPTY_ACCOUNT, evolveAccount, isOpenCall, marginStream } from '@backstop/margin';
 import { CommandDefinition, decideCommand, foldStream, OPERATOR_ONLY, Runtime, streamName } from '@backstop/platform';
-import { CloseContractDto, CollateralDto, RegisterContractDto, RegisterPartyDto, UpdateCreditProfileDto } from './dto';
+import { CloseContractDto, CollateralDto, ContractPartyDto, RegisterContractDto, RegisterPartyDto, UpdateCreditProfileDto } from './dto';
 import { readPartyFacts } from './party-facts';
 
 const SERVICE = 'contract-intake' as const;
@@ -43,7 +43,8 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     type: 'RegisterContract',
     service: SERVICE,
     schemaVersion: 1,
-    summary: 'Register a bilateral PERPETUAL, FUTURE or OPTION contract between two registered parties.',
+    summary:
+      'Propose a bilateral PERPETUAL, FUTURE or OPTION contract between two registered parties (live once the other side sends AcceptContract); an operator registers it live at once.',
     dto: RegisterContractDto,
     key: (p) => p.contractId,
     auth: { roles: ['desk'], actsFor: (p) => [p.longPartyId, p.shortPartyId] },
@@ -56,11 +57,28 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
         spec,
         longParty: await readPartyFacts(store, p.longPartyId),
         shortParty: await readPartyFacts(store, p.shortPartyId),
+        // Only an operator may put two parties into a live contract in one step; a desk (or a
+        // sender on the Kafka topic, which carries no identity) proposes, and the other side accepts.
+        consent: ctx.sender?.role === 'operator' ? ({ kind: 'OPERATOR' } as const) : ({ kind: 'PROPOSAL', proposedBy: ctx.sender?.partyId } as const),
         at: ctx.receivedAt,
       };
       return decideCommand(store, streamName('contract', contractId), contractDecider, command, ctx, { contractId });
     },
   };
+
+  const consent = (type: 'AcceptContract' | 'DeclineContract', summary: string): CommandDefinition<ContractPartyDto> => ({
+    type,
+    service: SERVICE,
+    schemaVersion: 1,
+    summary,
+    dto: ContractPartyDto,
+    key: (p) => p.contractId,
+    auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
+    handle: async (p, ctx) => {
+      const command = { type, contractId: p.contractId, partyId: p.partyId, at: ctx.receivedAt };
+      return decideCommand(store, streamName('contract', p.contractId), contractDecider, command, ctx, { contractId: p.contractId });
+    },
+  });
 
   /** The party's standing at margin-monitor, read from its stream (shared store, as for pricing's reads of intake). */
   const marginStanding = async (partyId: string): Promise<MarginStanding> => {
@@ -104,6 +122,8 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     registerParty,
     updateCredit,
     registerContract,
+    consent('AcceptContract', "The other side's consent to a proposed contract: it goes live (margined, priced, coverable) with the proposed terms."),
+    consent('DeclineContract', 'The other side declines a proposed contract, or its proposer withdraws it; it never goes live.'),
     collateral('DepositCollateral', 'Post collateral to one side of a contract (cures a margin call before its deadline).'),
     collateral('WithdrawCollateral', "Take collateral back, never below the side's requirement, and not while the party has an open margin call or is in default."),
     closeContract,

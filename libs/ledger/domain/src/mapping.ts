@@ -37,6 +37,8 @@ export function legsFor(event: LedgerSourceEvent, books: BooksView): Leg[] {
     // ---- no money moves (facts the ledger may remember, notices, mirrors of money booked elsewhere)
     case 'PartyRegistered':
     case 'CreditProfileUpdated':
+    case 'ContractProposed': // not live: nothing moves until the other side accepts
+    case 'ContractProposalDeclined':
     case 'ContractRegistered':
     case 'ContractCloseRequested':
     case 'ContractClosed': // its cash flow is margin's ContractSettled

@@ -74,7 +74,7 @@ describe('ledger × the services\' own deciders', () => {
             kind: 'PERPETUAL', underlying: 'BTC-USD', size: '2', entryPrice: '60000', currency: 'USDC',
             longPartyId: 'desk1', shortPartyId: 'cp1', longInitialMargin: '0', shortInitialMargin: '0',
           };
-          w.run(contractDecider, 'contract-c1', { type: 'RegisterContract', contractId: 'c1', spec, longParty: { partyId: 'desk1', role: 'DESK' }, shortParty: { partyId: 'cp1', role: 'COUNTERPARTY' }, at: T0 });
+          w.run(contractDecider, 'contract-c1', { type: 'RegisterContract', contractId: 'c1', spec, longParty: { partyId: 'desk1', role: 'DESK' }, shortParty: { partyId: 'cp1', role: 'COUNTERPARTY' }, consent: { kind: 'OPERATOR' }, at: T0 });
           w.run(contractDecider, 'contract-c1', { type: 'DepositCollateral', contractId: 'c1', partyId: 'cp1', amount: usdc(p.cpCollateral), at: T0 });
           w.run(contractDecider, 'contract-c1', { type: 'DepositCollateral', contractId: 'c1', partyId: 'desk1', amount: usdc(p.deskCollateral), at: T0 });
           (['p1', 'p2', 'p3'] as const).forEach((providerId, i) =>

@@ -36,6 +36,8 @@ export const EVENT_EFFECTS: Readonly<Record<LedgerEventType, EventEffect>> = {
   // contract-intake
   PartyRegistered: 'none',
   CreditProfileUpdated: 'none',
+  ContractProposed: 'none',
+  ContractProposalDeclined: 'none',
   ContractRegistered: 'none',
   CollateralDeposited: 'postings',
   CollateralWithdrawn: 'postings',

@@ -27,6 +27,7 @@ import {
   Position,
   scanRangeFraction,
   SPAN_SCENARIO_COUNT,
+  scenarioMark,
   spanScenarios,
 } from '@backstop/margin-model';
 import { AccountEvent, AccountState, Assessment, CallStatus, EMPTY_ACCOUNT, evolveAccount, isOpenCall, LastSaneMarks, openCallIn, positionTerms, PositionSpec } from './account';
@@ -523,7 +524,7 @@ export class MarginMonitor {
     const horizonMs = point.nowMs + params.mporDays * DAY_MS;
     for (const scenario of spanScenarios(params)) {
       const s = scenario.number - 1;
-      const mark = Math.max(0, point.mark * (1 + scenario.priceMoveMultiple * scan));
+      const mark = scenarioMark(point.mark, scenario.priceMoveMultiple, scan);
       const vol = point.volAnnual * (1 + scenario.volDirection * params.volShiftFraction);
       this.book.revalue(ui, mark, vol, horizonMs, this.scratch);
       const cover = scenario.coverFraction;
@@ -543,8 +544,11 @@ export class MarginMonitor {
     for (let i = 0; i < touchedCount; i++) {
       const a = this.touched[i];
       let worst = 0;
-      for (let s = 0; s < C; s++) worst = Math.max(worst, this.scenarioLoss[a * C + s]);
-      this.accounts[a].initialByUnderlying.set(ui, worst);
+      for (let s = 0; s < S; s++) worst = Math.max(worst, this.scenarioLoss[a * C + s]);
+      // The flagged levels' columns come after the add-ons: they may only raise the requirement.
+      let flaggedLoss = 0;
+      for (let s = S; s < C; s++) flaggedLoss = Math.max(flaggedLoss, this.scenarioLoss[a * C + s]);
+      this.accounts[a].initialByUnderlying.set(ui, Math.max(this.withAddOns(this.accounts[a], ui, worst, point, params), flaggedLoss));
       this.accounts[a].staleUnderlyings.delete(ui);
     }
     return touchedCount;
@@ -578,6 +582,25 @@ export class MarginMonitor {
       flaggedLoss = Math.max(flaggedLoss, loss);
     }
     account.initialByUnderlying.set(market.index, Math.max(span, flaggedLoss));
+  }
+
+  /**
+   * The scan risk is the whole requirement of an account with perpetuals only; one that sells
+   * options or holds futures also has the short option minimum and the spread charge
+   * (portfolioInitialMargin), taken on the model's object path for that account alone.
+   */
+  private withAddOns(account: AccountSlot, ui: number, scanRisk: number, point: MarketPoint, params: MarginParams): number {
+    const rows: { slot: number; row: RowInfo }[] = [];
+    let needsAddOns = false;
+    for (const key of account.rowKeys) {
+      const row = this.rows.get(key);
+      if (!row || row.underlyingIndex !== ui) continue;
+      rows.push({ slot: this.book.slotOf(key), row });
+      needsAddOns = needsAddOns || row.terms.kind !== 'PERPETUAL';
+    }
+    if (!needsAddOns) return scanRisk;
+    const positions: Position[] = rows.sort((x, y) => x.slot - y.slot).map(({ row }) => ({ terms: row.terms, side: row.side }));
+    return portfolioInitialMargin(positions, { [this.markets[ui].underlying]: point }, () => params);
   }
 
   private refreshPnlSums(): void {

@@ -85,9 +85,10 @@ describe('margin workflow over the in-memory store', () => {
 
     await h.mark('51900', 2.5);
     expect(h.port.eventsOf('MarginCallIssued')).toHaveLength(1);
-    await h.deposit('c1', 'desk1', 10_000, 3);
+    // back above initial: the lognormal, fat-tailed scan asks about 21,200 here
+    await h.deposit('c1', 'desk1', 15_000, 3);
     expect(h.port.eventsOf('MarginCallCured').map((e) => e.data)).toEqual([
-      { callId: 'mc-desk1-1', partyId: 'desk1', currency: 'USDC', equity: '18800.000000', cause: 'DEPOSIT', at: at(3) },
+      { callId: 'mc-desk1-1', partyId: 'desk1', currency: 'USDC', equity: '23800.000000', cause: 'DEPOSIT', at: at(3) },
     ]);
     expect(h.monitor.openCallsOf('desk1')).toEqual([]);
   });

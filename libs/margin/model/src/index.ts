@@ -5,3 +5,6 @@ export * from './span';
 export * from './equity';
 export * from './mark-sanity';
 export * from './stress';
+export * from './volatility';
+export * from './backtest';
+export * from './capacity-scenarios';

@@ -13,18 +13,33 @@
  *   i.e. MPOR: at least 5 business days for OTC derivatives, 2 for other instruments).
  * - Hyperliquid docs, "Margining": maintenance margin is half of the initial margin at max leverage.
  *
- * Our choices (not from a rulebook): moves are relative to the mark and the scenario price is
- * floored at 0; the vol scan is relative, σ·(1 ± volShiftFraction); scenario values are taken at
- * now + MPOR (CME shortens the time to expiry by its look-ahead likewise); MPOR is in calendar days
- * over 365 because crypto trades every day.
+ * - CME SPAN: short option minimum charge (a floor per short option, since a far out-of-the-money
+ *   short option loses nothing in any scan scenario yet can lose much in a jump), intra-commodity
+ *   spread charge (a calendar or basis spread nets to zero in the scan but its legs do not move
+ *   one for one), extreme scenarios at 3× the scan range with 35% of the loss counted (CME
+ *   "extreme move" for most products; some use 2× at 100%).
+ * - Deribit "Margin: options" (standard margin): short option initial margin
+ *   max(0.15 − OTM amount / underlying, 0.10) × underlying (+ the option's mark, which our equity
+ *   already counts as a liability, so it is not added again here).
+ * - Regulation (EU) No 153/2013, art. 28 (anti-procyclicality): option (c), the margin is never lower
+ *   than with the volatility of a 10-year look-back: volFloorAnnual (see volatility.ts).
  *
- * Long vs short: the price grid is symmetric, so a linear long and the opposite short get the same
- * initial margin (as long as no scenario price is floored at 0). Options do not: the buyer can lose
- * at most the option's value, the writer much more, and the vol and time moves favour one side.
+ * Our choices (not from a rulebook): moves are lognormal, scenario price = mark·exp(m·L) with
+ * L = k·σ·√(MPOR/365), so a down move never passes −100% and an up move is as likely as its
+ * mirror in log terms (a linear short is charged e^L − 1, more than a long's 1 − e^−L); k is the
+ * quantile of a unit-variance Student-t with tailDegreesOfFreedom (default 4: daily crypto returns
+ * have kurtosis far above the normal's; ν = 0 gives the normal quantile); the vol scan is relative,
+ * σ·(1 ± volShiftFraction); scenario values are taken at now + MPOR (CME shortens the time to
+ * expiry by its look-ahead likewise); MPOR is in calendar days over 365 because crypto trades
+ * every day. Calibration and the backtest that checks it: README "Margin model and backtest".
+ *
+ * Long vs short: the log grid is symmetric, so a linear short is charged more than a long (the
+ * lognormal up-move is larger). Options: the buyer can lose at most the option's value, the writer
+ * much more, and the vol and time moves favour one side.
  */
 import { DAY_MS } from '@backstop/kernel';
 import { normCdf } from './option-value';
-import { markToMarket, MarketPoint, Position } from './valuation';
+import { markToMarket, MarketPoint, Position, sideSign } from './valuation';
 
 export interface MarginParams {
   /** Margin period of risk, calendar days. */
@@ -39,10 +54,24 @@ export interface MarginParams {
   readonly extremeMoveMultiple?: number;
   /** Share of the extreme scenarios' loss that counts (CME: 35%). */
   readonly extremeCoverFraction?: number;
+  /** ν of the unit-variance Student-t whose quantile is k (default 4); 0 = the normal quantile. */
+  readonly tailDegreesOfFreedom?: number;
+  /** Anti-procyclicality floor on the scan vol (EMIR RTS 153/2013 art. 28(1)(c)): σ_used = max(σ, floor). */
+  readonly volFloorAnnual?: number;
+  /** Short option minimum: at least this fraction of the underlying per unit sold (Deribit 0.10). */
+  readonly shortOptionMinimumFraction?: number;
+  /** …rising to this fraction at the money, less the out-of-the-money share (Deribit 0.15). */
+  readonly shortOptionAtTheMoneyFraction?: number;
+  /** Spread charge per unit of offsetting linear position across tiers (perp vs each expiry), × mark. */
+  readonly spreadChargeFraction?: number;
 }
 
-export const EXTREME_MOVE_MULTIPLE_DEFAULT = 2;
+export const EXTREME_MOVE_MULTIPLE_DEFAULT = 3;
 export const EXTREME_COVER_FRACTION_DEFAULT = 0.35;
+export const TAIL_DEGREES_OF_FREEDOM_DEFAULT = 4;
+export const SHORT_OPTION_MINIMUM_FRACTION_DEFAULT = 0.1;
+export const SHORT_OPTION_ATM_FRACTION_DEFAULT = 0.15;
+export const SPREAD_CHARGE_FRACTION_DEFAULT = 0.03;
 
 /** Listed instruments: EMIR RTS 153/2013 art. 24 and 26 — 2 days at 99%. */
 export const LISTED_MARGIN_PARAMS: MarginParams = {
@@ -83,6 +112,16 @@ export function marginParamsProblems(params: MarginParams): string[] {
   if (!(params.maintenanceFraction > 0 && params.maintenanceFraction <= 1)) problems.push('maintenanceFraction must be in (0, 1]');
   if (!(extreme >= 1 && extreme <= 10)) problems.push('extremeMoveMultiple must be in [1, 10]');
   if (!(cover >= 0 && cover <= 1)) problems.push('extremeCoverFraction must be in [0, 1]');
+  const dof = params.tailDegreesOfFreedom ?? TAIL_DEGREES_OF_FREEDOM_DEFAULT;
+  if (!(dof === 0 || (Number.isInteger(dof) && dof >= 3 && dof <= 1000))) problems.push('tailDegreesOfFreedom must be 0 (normal) or an integer in [3, 1000]');
+  const floor = params.volFloorAnnual ?? 0;
+  if (!(floor >= 0 && floor <= 20)) problems.push('volFloorAnnual must be in [0, 20]');
+  const somMin = params.shortOptionMinimumFraction ?? SHORT_OPTION_MINIMUM_FRACTION_DEFAULT;
+  const somAtm = params.shortOptionAtTheMoneyFraction ?? SHORT_OPTION_ATM_FRACTION_DEFAULT;
+  if (!(somMin >= 0 && somMin <= 1)) problems.push('shortOptionMinimumFraction must be in [0, 1]');
+  if (!(somAtm >= somMin && somAtm <= 1)) problems.push('shortOptionAtTheMoneyFraction must be in [shortOptionMinimumFraction, 1]');
+  const spread = params.spreadChargeFraction ?? SPREAD_CHARGE_FRACTION_DEFAULT;
+  if (!(spread >= 0 && spread <= 1)) problems.push('spreadChargeFraction must be in [0, 1]');
   return problems;
 }
 
@@ -117,16 +156,86 @@ export function normQuantile(p: number): number {
   return x - u / (1 + (x * u) / 2);
 }
 
-/** k of the scan range: the one-sided normal quantile (99% → 2.326, 99.5% → 2.576). */
+/** The one-sided normal quantile (99% → 2.326, 99.5% → 2.576). */
 export function confidenceZ(confidence: number): number {
   return normQuantile(confidence);
 }
 
-/** Scan range as a fraction of the mark: k·σ·√(MPOR/365) (square-root-of-time scaling). */
+/**
+ * Student-t CDF for an integer ν ≥ 1, by the finite sums of Abramowitz & Stegun 26.7.3 (ν odd)
+ * and 26.7.4 (ν even): A(t|ν) = P(|T| < t), CDF = (1 ± A)/2.
+ */
+export function studentTCdf(t: number, dof: number): number {
+  if (!(Number.isInteger(dof) && dof >= 1)) throw new RangeError(`degrees of freedom must be an integer ≥ 1, got ${dof}`);
+  if (t === Infinity) return 1;
+  if (t === -Infinity) return 0;
+  const theta = Math.atan(Math.abs(t) / Math.sqrt(dof));
+  const c2 = Math.cos(theta) ** 2;
+  const sin = Math.sin(theta);
+  let a: number;
+  if (dof % 2 === 1) {
+    let term = Math.cos(theta);
+    let sum = dof > 1 ? term : 0;
+    for (let j = 3; j <= dof - 2; j += 2) {
+      term *= (c2 * (j - 1)) / j;
+      sum += term;
+    }
+    a = (2 / Math.PI) * (theta + sin * sum);
+  } else {
+    let term = 1;
+    let sum = 1;
+    for (let j = 2; j <= dof - 2; j += 2) {
+      term *= (c2 * (j - 1)) / j;
+      sum += term;
+    }
+    a = sin * sum;
+  }
+  return t >= 0 ? (1 + a) / 2 : (1 - a) / 2;
+}
+
+/** Student-t quantile for an integer ν ≥ 1, by bisection on studentTCdf (monotone; 200 halvings). */
+export function studentTQuantile(p: number, dof: number): number {
+  if (!(p > 0 && p < 1)) throw new RangeError(`probability must be in (0, 1), got ${p}`);
+  if (p < 0.5) return -studentTQuantile(1 - p, dof);
+  let lo = 0;
+  let hi = 1;
+  while (studentTCdf(hi, dof) < p) hi *= 2;
+  for (let i = 0; i < 200 && hi - lo > 1e-14 * hi; i++) {
+    const mid = (lo + hi) / 2;
+    if (studentTCdf(mid, dof) < p) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+/**
+ * k of the scan range: the confidence quantile of a unit-variance Student-t with ν degrees of
+ * freedom, t_q(ν)·√((ν−2)/ν), so k·σ is a quantile of a fat-tailed move with vol σ (ν = 0: normal).
+ */
+export function scanMultiplier(params: MarginParams): number {
+  const dof = params.tailDegreesOfFreedom ?? TAIL_DEGREES_OF_FREEDOM_DEFAULT;
+  if (dof === 0) return confidenceZ(params.confidence);
+  return studentTQuantile(params.confidence, dof) * Math.sqrt((dof - 2) / dof);
+}
+
+/** The vol the scan uses: the market's, floored by the anti-procyclicality floor. */
+export function scanVolAnnual(volAnnual: number, params: MarginParams): number {
+  return Math.max(volAnnual, params.volFloorAnnual ?? 0);
+}
+
+/**
+ * Scan range in log-price: L = k·σ·√(MPOR/365) (square-root-of-time scaling), with σ floored by
+ * volFloorAnnual. A scenario at m × the range moves the price to mark·exp(m·L) (scenarioMark).
+ */
 export function scanRangeFraction(volAnnual: number, params: MarginParams): number {
   assertParams(params);
   if (!(volAnnual >= 0) || !Number.isFinite(volAnnual)) throw new RangeError(`volAnnual must be finite and ≥ 0, got ${volAnnual}`);
-  return confidenceZ(params.confidence) * volAnnual * Math.sqrt(params.mporDays / 365);
+  return scanMultiplier(params) * scanVolAnnual(volAnnual, params) * Math.sqrt(params.mporDays / 365);
+}
+
+/** The scenario price: lognormal, mark·exp(m·L), so never below 0 however large the move. */
+export function scenarioMark(mark: number, priceMoveMultiple: number, scanRange: number): number {
+  return mark * Math.exp(priceMoveMultiple * scanRange);
 }
 
 /** The 16 scenarios in CME's order. */
@@ -154,7 +263,7 @@ export function riskArray(position: Position, market: MarketPoint, params: Margi
   const losses = new Float64Array(SPAN_SCENARIO_COUNT);
   for (const s of spanScenarios(params)) {
     const shocked: MarketPoint = {
-      mark: Math.max(0, market.mark * (1 + s.priceMoveMultiple * scanRange)),
+      mark: scenarioMark(market.mark, s.priceMoveMultiple, scanRange),
       volAnnual: market.volAnnual * (1 + s.volDirection * params.volShiftFraction),
       nowMs: horizonMs,
     };
@@ -190,9 +299,49 @@ export function maintenanceMargin(initial: number, params: MarginParams): number
   return params.maintenanceFraction * initial;
 }
 
-/** Initial and maintenance margin of one position. */
+/**
+ * Short option minimum of one position (0 unless it sells an option before expiry), CME SPAN's
+ * floor with Deribit's sizes: size·mark·max(atmFraction − OTM/mark, minimumFraction).
+ */
+export function shortOptionMinimum(position: Position, market: MarketPoint, params: MarginParams): number {
+  const terms = position.terms;
+  if (terms.kind !== 'OPTION' || position.side !== 'SHORT') return 0;
+  if ((terms.expiryMs as number) <= market.nowMs) return 0;
+  const strike = terms.strike as number;
+  const outOfTheMoney = terms.optionType === 'CALL' ? Math.max(strike - market.mark, 0) : Math.max(market.mark - strike, 0);
+  const minimum = params.shortOptionMinimumFraction ?? SHORT_OPTION_MINIMUM_FRACTION_DEFAULT;
+  const atTheMoney = params.shortOptionAtTheMoneyFraction ?? SHORT_OPTION_ATM_FRACTION_DEFAULT;
+  const fraction = market.mark > 0 ? Math.max(atTheMoney - outOfTheMoney / market.mark, minimum) : minimum;
+  return terms.size * market.mark * fraction;
+}
+
+/**
+ * Intra-commodity spread charge of linear positions on one underlying (CME SPAN's
+ * intra-commodity spread charge): the scan nets a long perpetual against a short future one for one,
+ * but basis moves, so each unit of position offset across tiers (the perpetual, each future expiry)
+ * pays spreadChargeFraction × mark.
+ */
+export function spreadCharge(positions: readonly Position[], market: MarketPoint, params: MarginParams): number {
+  const byTier = new Map<string, number>();
+  for (const p of positions) {
+    if (p.terms.kind === 'OPTION') continue;
+    const tier = p.terms.kind === 'PERPETUAL' ? 'perpetual' : `future ${p.terms.expiryMs}`;
+    byTier.set(tier, (byTier.get(tier) ?? 0) + sideSign(p.side) * p.terms.size);
+  }
+  let longUnits = 0;
+  let shortUnits = 0;
+  for (const delta of byTier.values()) {
+    if (delta > 0) longUnits += delta;
+    else shortUnits -= delta;
+  }
+  return (params.spreadChargeFraction ?? SPREAD_CHARGE_FRACTION_DEFAULT) * market.mark * Math.min(longUnits, shortUnits);
+}
+
+/** Initial and maintenance margin of one position: the scan risk, floored by the short option minimum. */
 export function marginRequirement(position: Position, market: MarketPoint, params: MarginParams): MarginRequirement {
-  const worst = worstOf(riskArray(position, market, params));
+  const scan = worstOf(riskArray(position, market, params));
+  const minimum = shortOptionMinimum(position, market, params);
+  const worst = minimum > scan.loss ? { loss: minimum, scenario: scan.scenario } : scan;
   return {
     initial: worst.loss,
     maintenance: maintenanceMargin(worst.loss, params),
@@ -207,25 +356,35 @@ export function initialMargin(position: Position, market: MarketPoint, params: M
 
 /**
  * Initial margin of a party's positions, netted per underlying as SPAN nets a combined commodity:
- * risk arrays of one underlying are summed scenario by scenario, the worst sum counts, and the
- * underlyings are added with no inter-commodity credit. Never more than the sum of the positions'
- * own initial margins.
+ * risk arrays of one underlying are summed scenario by scenario, the worst sum counts, floored by
+ * the sum of the short option minimums, plus the spread charge; the underlyings are added with no
+ * inter-commodity credit. Never more than the sum of the positions' own initial margins (a hedge
+ * never costs more than no hedge).
  */
 export function portfolioInitialMargin(
   positions: readonly Position[],
   markets: Readonly<Record<string, MarketPoint>>,
   paramsOf: (underlying: string) => MarginParams,
 ): number {
-  const sums = new Map<string, Float64Array>();
+  const groups = new Map<string, { sum: Float64Array; minimum: number; alone: number; positions: Position[] }>();
   for (const position of positions) {
     const underlying = position.terms.underlying;
     if (!Object.prototype.hasOwnProperty.call(markets, underlying)) throw new RangeError(`no market for underlying "${underlying}"`);
-    const losses = riskArray(position, markets[underlying], paramsOf(underlying));
-    const sum = sums.get(underlying) ?? new Float64Array(SPAN_SCENARIO_COUNT);
-    for (let i = 0; i < SPAN_SCENARIO_COUNT; i++) sum[i] += losses[i];
-    sums.set(underlying, sum);
+    const market = markets[underlying];
+    const params = paramsOf(underlying);
+    const losses = riskArray(position, market, params);
+    const group = groups.get(underlying) ?? { sum: new Float64Array(SPAN_SCENARIO_COUNT), minimum: 0, alone: 0, positions: [] };
+    for (let i = 0; i < SPAN_SCENARIO_COUNT; i++) group.sum[i] += losses[i];
+    const minimum = shortOptionMinimum(position, market, params);
+    group.minimum += minimum;
+    group.alone += Math.max(worstOf(losses).loss, minimum);
+    group.positions.push(position);
+    groups.set(underlying, group);
   }
   let total = 0;
-  for (const sum of sums.values()) total += worstOf(sum).loss;
+  for (const [underlying, group] of groups) {
+    const charge = spreadCharge(group.positions, markets[underlying], paramsOf(underlying));
+    total += Math.min(Math.max(worstOf(group.sum).loss, group.minimum) + charge, group.alone);
+  }
   return total;
 }

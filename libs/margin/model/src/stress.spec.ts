@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import type { ContractTerms, Side } from '@backstop/kernel';
 import { DAY_MS } from '@backstop/kernel';
 import {
-  counterpartyStressLoss, cover2, CounterpartyExposure, historicalScenarios, historicalShocks, hypotheticalScenarios,
+  counterpartyStressLoss, cover2, cover2Contribution, CounterpartyExposure, historicalScenarios, historicalShocks, hypotheticalScenarios,
   hypotheticalShocks, PricePoint, StressMarket, StressScenario,
 } from './stress';
 import { markToMarket } from './valuation';
@@ -38,6 +38,53 @@ describe('counterpartyStressLoss', () => {
     expect(() => counterpartyStressLoss(x, up, market)).toThrow(/XRP-USD/);
     const a: CounterpartyExposure = { counterpartyId: 'A', collateral: 0, coverages: [cover(1, 'LONG', 1)] };
     expect(() => counterpartyStressLoss(a, { name: 'bad', shocks: { 'BTC-USD': -1.5 } }, market)).toThrow(/bad/);
+  });
+});
+
+describe('vol shocks and liquidation cost', () => {
+  const call: ContractTerms = { kind: 'OPTION', underlying: 'BTC-USD', size: 1, entryPrice: 0, optionType: 'CALL', strike: 120_000, expiryMs: NOW_MS + 30 * DAY_MS };
+  const writer: CounterpartyExposure = { counterpartyId: 'W', collateral: 0, coverages: [{ terms: call, protectedSide: 'LONG', coverageLimit: 1e9 }] };
+
+  it('raises what a defaulted option writer owes when the scenario shocks vol up', () => {
+    const flat = counterpartyStressLoss(writer, { name: 'flat', shocks: {} }, market);
+    const spiked = counterpartyStressLoss(writer, { name: 'vol +50%', shocks: {}, volShocks: { 'BTC-USD': 0.5 } }, market);
+    expect(spiked).toBeCloseTo(markToMarket(call, 'LONG', { mark: 100_000, volAnnual: 0.9, nowMs: NOW_MS }), 6);
+    expect(spiked).toBeGreaterThan(1.5 * flat);
+  });
+
+  it('adds the close-out cost at the shocked mark to the protected gain', () => {
+    const a: CounterpartyExposure = { counterpartyId: 'A', collateral: 5_000, coverages: [cover(1, 'LONG', 1e9)] };
+    expect(counterpartyStressLoss(a, up, { ...market, liquidationCostFraction: 0.01 })).toBeCloseTo(30_000 + 1_350, 6);
+    expect(() => counterpartyStressLoss(a, up, { ...market, liquidationCostFraction: 1 })).toThrow(/liquidationCostFraction/);
+  });
+});
+
+describe('cover2Contribution', () => {
+  const book: CounterpartyExposure[] = [
+    { counterpartyId: 'A', collateral: 5_000, coverages: [cover(1, 'LONG', 50_000)] },
+    { counterpartyId: 'B', collateral: 10_000, coverages: [cover(2, 'SHORT', 40_000)] },
+  ];
+
+  it('is the Cover-2 requirement with the coverage minus the requirement without it', () => {
+    const added: CounterpartyExposure = { counterpartyId: 'C', collateral: 0, coverages: [cover(0.5, 'SHORT', 1e9)] };
+    const r = cover2Contribution(book, added, [up, down], market);
+    expect(r.before.requirement).toBeCloseTo(40_000, 6); // −35%: only B loses
+    expect(r.after.requirement).toBeCloseTo(57_500, 6);
+    expect(r.contribution).toBeCloseTo(17_500, 6);
+    // alone, it is its own stressed loss
+    expect(cover2Contribution([], added, [up, down], market).contribution).toBeCloseTo(17_500, 6);
+  });
+
+  it('adds to an existing counterparty\'s coverages, sharing its collateral', () => {
+    const more: CounterpartyExposure = { counterpartyId: 'A', collateral: 999_999, coverages: [cover(1, 'LONG', 50_000)] };
+    // +35%: A owed 2 × 35 000 − 5 000 = 65 000 (the addition's collateral is ignored), B nothing
+    expect(cover2Contribution(book, more, [up], market).contribution).toBeCloseTo(65_000 - 30_000, 6);
+  });
+
+  it('is zero for a coverage that a third and larger counterparty loss outranks', () => {
+    const small: CounterpartyExposure = { counterpartyId: 'S', collateral: 0, coverages: [cover(0.01, 'SHORT', 1e9)] };
+    const third = cover2Contribution(book, { counterpartyId: 'Z', collateral: 0, coverages: [cover(1, 'SHORT', 1e9)] }, [down], market);
+    expect(cover2Contribution(third.after.requirement > 0 ? [...book, { counterpartyId: 'Z', collateral: 0, coverages: [cover(1, 'SHORT', 1e9)] }] : book, small, [down], market).contribution).toBe(0);
   });
 });
 

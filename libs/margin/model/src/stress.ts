@@ -9,9 +9,16 @@
  *   several:       the collateral is shared pro rata by gains (the waterfall's rule, SPEC §5),
  *                  lossᵢ = min(limitᵢ, gainᵢ·max(0, 1 − collateral/Σgain)), loss = Σ lossᵢ.
  * A defaulter's gain on one contract does not offset its loss on another (no netting set between
- * different protected parties is assumed). Shocks are instantaneous; vols are unchanged.
+ * different protected parties is assumed). Shocks move the price over the margin period of risk
+ * (historical: the worst MPOR-day windows of the data; hypothetical: ±Nσ·√MPOR), scenarios may
+ * shock vols (options), and closing out costs liquidationCostFraction of the notional at the
+ * shocked mark (the replacement trade crosses a stressed spread), added to the protected gain.
  * Cover-2 of a scenario = the sum of its two largest counterparty losses; the requirement is the
  * largest over scenarios.
+ *
+ * cover2Contribution is the one place a coverage's stress capital is measured: the capacity gate
+ * reserves it, the premium charges the cost of holding it, and CapacityAssessed publishes cover2 of
+ * the same book with the same scenarios.
  */
 import { ContractTerms, iso, Side } from '@backstop/kernel';
 import { markToMarket } from './valuation';
@@ -37,11 +44,15 @@ export interface StressScenario {
   readonly name: string;
   /** Underlying → relative price shock, e.g. { 'BTC-USD': -0.35 }; absent underlyings do not move. */
   readonly shocks: Readonly<Record<string, number>>;
+  /** Underlying → relative vol shock, e.g. { 'BTC-USD': 0.5 } = vol × 1.5; absent: unchanged. */
+  readonly volShocks?: Readonly<Record<string, number>>;
 }
 
 export interface StressMarket {
   readonly nowMs: number;
   readonly underlyings: Readonly<Record<string, { readonly mark: number; readonly volAnnual: number }>>;
+  /** Close-out cost as a fraction of |size| × shocked mark, added to the protected gain (default 0). */
+  readonly liquidationCostFraction?: number;
 }
 
 export interface CounterpartyLoss {
@@ -76,8 +87,13 @@ function protectedGain(coverage: StressCoverage, scenario: StressScenario, marke
   if (point === undefined) throw new RangeError(`no market for underlying "${underlying}"`);
   const shock = own(scenario.shocks, underlying) ?? 0;
   if (!(shock >= -1) || !Number.isFinite(shock)) throw new RangeError(`scenario "${scenario.name}": shock ${shock} on ${underlying} must be finite and ≥ −1`);
+  const volShock = scenario.volShocks ? (own(scenario.volShocks, underlying) ?? 0) : 0;
+  if (!(volShock >= -1) || !Number.isFinite(volShock)) throw new RangeError(`scenario "${scenario.name}": vol shock ${volShock} on ${underlying} must be finite and ≥ −1`);
+  const liquidation = market.liquidationCostFraction ?? 0;
+  if (!(liquidation >= 0 && liquidation < 1)) throw new RangeError(`liquidationCostFraction must be in [0, 1), got ${liquidation}`);
   const mark = point.mark * (1 + shock);
-  return Math.max(0, markToMarket(coverage.terms, coverage.protectedSide, { mark, volAnnual: point.volAnnual, nowMs: market.nowMs }));
+  const value = markToMarket(coverage.terms, coverage.protectedSide, { mark, volAnnual: point.volAnnual * (1 + volShock), nowMs: market.nowMs });
+  return Math.max(0, value + liquidation * coverage.terms.size * mark);
 }
 
 /** The pool's loss in `scenario` if this counterparty defaulted (formula in the file comment). */
@@ -121,6 +137,33 @@ export function cover2(exposures: readonly CounterpartyExposure[], scenarios: re
   };
 }
 
+export interface Cover2Contribution {
+  /** cover2(book + addition) − cover2(book), ≥ 0 up to float noise (floored at 0). */
+  readonly contribution: number;
+  readonly before: Cover2Result;
+  readonly after: Cover2Result;
+}
+
+/**
+ * The coverage's marginal contribution to the pool's Cover-2 requirement: the requirement with it
+ * minus the requirement without it, on the same scenarios. The addition's coverages join the
+ * counterparty's existing ones (sharing its collateral); a new counterparty brings `collateral`.
+ */
+export function cover2Contribution(
+  book: readonly CounterpartyExposure[],
+  addition: CounterpartyExposure,
+  scenarios: readonly StressScenario[],
+  market: StressMarket,
+): Cover2Contribution {
+  const before = cover2(book, scenarios, market);
+  const existing = book.find((e) => e.counterpartyId === addition.counterpartyId);
+  const merged: CounterpartyExposure = existing
+    ? { ...existing, coverages: [...existing.coverages, ...addition.coverages] }
+    : addition;
+  const after = cover2([...book.filter((e) => e.counterpartyId !== addition.counterpartyId), merged], scenarios, market);
+  return { contribution: Math.max(0, after.requirement - before.requirement), before, after };
+}
+
 export interface PricePoint {
   readonly dateMs: number;
   readonly price: number;
@@ -141,21 +184,40 @@ export interface HistoricalShocks {
 }
 
 /**
- * The worst N moves down and up between consecutive observations (day to day for daily data;
- * a gap in the data makes one move span the gap, visible in fromMs/toMs). Input order does not matter.
+ * The worst N moves down and up over `horizonDays` (the margin period of risk): from each
+ * observation to the first one at least horizonDays later (so a gap in the data makes a window
+ * longer, visible in fromMs/toMs). Windows picked do not overlap, so one crash is one scenario, not
+ * N copies of it shifted by a day. Input order does not matter. horizonDays = 1: day-to-day moves.
  */
-export function historicalShocks(prices: readonly PricePoint[], worstN: number): HistoricalShocks {
+export function historicalShocks(prices: readonly PricePoint[], worstN: number, horizonDays = 1): HistoricalShocks {
   if (!Number.isInteger(worstN) || worstN < 0 || worstN > WORST_MOVES_MAX) throw new RangeError(`worstN must be an integer in [0, ${WORST_MOVES_MAX}]`);
+  if (!(horizonDays > 0 && horizonDays <= 365)) throw new RangeError(`horizonDays must be in (0, 365], got ${horizonDays}`);
   const sorted = [...prices].sort((a, b) => a.dateMs - b.dateMs);
-  const moves: HistoricalMove[] = [];
   for (let i = 0; i < sorted.length; i++) {
     const { price, dateMs } = sorted[i];
     if (!(price > 0) || !Number.isFinite(price) || !Number.isFinite(dateMs)) throw new RangeError(`price point ${i} (${price} at ${dateMs}) must be a finite positive price at a finite time`);
-    if (i > 0) moves.push({ fromMs: sorted[i - 1].dateMs, toMs: dateMs, relativeMove: price / sorted[i - 1].price - 1 });
   }
+  const moves: HistoricalMove[] = [];
+  const horizonMs = horizonDays * 86_400_000;
+  let j = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    if (j <= i) j = i + 1;
+    // A tolerance of a minute: snapshots are not always exactly on the hour.
+    while (j < sorted.length && sorted[j].dateMs < sorted[i].dateMs + horizonMs - 60_000) j++;
+    if (j >= sorted.length) break;
+    moves.push({ fromMs: sorted[i].dateMs, toMs: sorted[j].dateMs, relativeMove: sorted[j].price / sorted[i].price - 1 });
+  }
+  const pick = (candidates: HistoricalMove[]): HistoricalMove[] => {
+    const chosen: HistoricalMove[] = [];
+    for (const m of candidates) {
+      if (chosen.length >= worstN) break;
+      if (chosen.every((c) => m.toMs <= c.fromMs || m.fromMs >= c.toMs)) chosen.push(m);
+    }
+    return chosen;
+  };
   const down = moves.filter((m) => m.relativeMove < 0).sort((a, b) => a.relativeMove - b.relativeMove);
   const up = moves.filter((m) => m.relativeMove > 0).sort((a, b) => b.relativeMove - a.relativeMove);
-  return { down: down.slice(0, worstN), up: up.slice(0, worstN) };
+  return { down: pick(down), up: pick(up) };
 }
 
 export interface HypotheticalShock {

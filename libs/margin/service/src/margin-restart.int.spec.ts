@@ -41,6 +41,8 @@ describe('margin-monitor across a restart (same store file)', () => {
     await first.input('MarkPrice', { underlying: 'BTC-USD', price: '52000', volAnnual: '0.6', at: '2026-01-01T01:00:00Z' }, 'BTC-USD');
     for (let i = 0; i < 100 && (await first.get<MarginBody>('/v1/margin/desk1', { role: 'operator' })).body.status !== 'IN_CALL'; i++) await new Promise((r) => setTimeout(r, 30));
     await first.settle();
+    // The junk came over the bus and the good mark through the store's inbox: two paths, so wait for the DLQ too.
+    for (let i = 0; i < 200 && dlq.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
     await dlqReader.stop();
     expect(JSON.parse(dlq[0])).toMatchObject({ reason: 'HANDLER_FAILED', detail: expect.stringMatching(/invalid MarkPrice payload: price: price must be a decimal string.*after 4 attempts/), originalBase64: Buffer.from(encodeEnvelope(junk).value).toString('base64') });
 

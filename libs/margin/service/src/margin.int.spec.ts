@@ -70,10 +70,11 @@ describe('margin-monitor over HTTP with contract-intake (real app, store file)',
     const desk1 = await margin('desk1');
     expect(desk1).toMatchObject({ status: 'OK', openCalls: [] });
     expect(desk1.accounts[0].equity).toBe('25000.000000');
-    // 5-day 99.5% scan on vol 0.6 ≈ 18.1% of the 120000 notional; the model's object path, rounded up
+    // 5-day 99.5% lognormal scan on vol 0.6 with k from a unit-variance Student-t(4): t₀.₉₉₅(4) = 4.6040949 (tables),
+    // 1 − exp(−4.6040949·√½·0.6·√(5/365)) ≈ 20.4% of the 120000 notional; the model's object path, rounded up
     const terms = { kind: 'PERPETUAL' as const, underlying: 'BTC-USD', size: 2, entryPrice: 60_000 };
     const initial = portfolioInitialMargin([{ terms, side: 'LONG' }], { 'BTC-USD': { mark: 60_000, volAnnual: 0.6, nowMs: Date.parse('2026-01-01T00:10:00Z') } }, () => OTC_MARGIN_PARAMS);
-    expect(initial).toBeCloseTo(21_706.4, 0);
+    expect(initial).toBeCloseTo(120_000 * (1 - Math.exp(-4.6040949 * Math.SQRT1_2 * 0.6 * Math.sqrt(5 / 365))), 0);
     expect(desk1.accounts[0].initialRequirement).toBe(fromMinor(requirementToMinor(initial, 6), 6));
     expect(Number(desk1.accounts[0].maintenanceRequirement)).toBeCloseTo(Number(desk1.accounts[0].initialRequirement) / 2, 4);
     const marks = await app.get<MarkBody>('/v1/marks/BTC-USD', { role: 'operator' });
@@ -108,9 +109,10 @@ describe('margin-monitor over HTTP with contract-intake (real app, store file)',
     expect(withdrawal.reply.violations).toEqual([expect.objectContaining({ field: 'payload.amount', rule: 'noOpenMarginCall', message: expect.stringContaining('mc-desk1-1 (issued') })]);
 
     await app.tickAt('2026-01-01T02:00:00.000Z');
-    await deposit('btc1', 'desk1', '10000');
+    // back above the initial requirement at 52000 (about 21 250)
+    await deposit('btc1', 'desk1', '13000');
     expect((await events('margin-desk1')).filter((e) => e.type === 'MarginCallCured').map((e) => e.data)).toEqual([
-      { callId: 'mc-desk1-1', partyId: 'desk1', currency: 'USDC', equity: '19000.000000', cause: 'DEPOSIT', at: '2026-01-01T02:00:00.000Z' },
+      { callId: 'mc-desk1-1', partyId: 'desk1', currency: 'USDC', equity: '22000.000000', cause: 'DEPOSIT', at: '2026-01-01T02:00:00.000Z' },
     ]);
     expect(await margin('desk1')).toMatchObject({ status: 'OK', openCalls: [] });
   });

@@ -41,8 +41,11 @@ export class CommandsController {
     const reply = await this.runtime.commands.execute(envelope, principal);
     const forbidden = isForbidden(reply);
     // A refused sender's attempt is answered here only: backstop.replies carries the outcome of a command.
+    // The reply reaches backstop.replies before the HTTP answer, so a crash right after the answer
+    // cannot leave a command answered over HTTP with no reply on the topic (a broker outage is logged:
+    // the HTTP reply is the sender's, and a retry with the same id publishes it again).
     if (!forbidden) {
-      this.runtime.publishReply(envelope, reply).catch((err: Error) =>
+      await this.runtime.publishReply(envelope, reply).catch((err: Error) =>
         this.runtime.logger.warn('reply not published to the replies topic', { commandId: envelope.id, error: err.message }),
       );
     }

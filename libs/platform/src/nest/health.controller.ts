@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Inject, Res } from '@nestjs/common';
+import { Controller, Get, Header, Headers, Inject, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { Runtime } from '../runtime';
@@ -16,16 +16,20 @@ export class HealthController {
   }
 
   @Get('health/ready')
-  async ready(@Res({ passthrough: true }) res: Response): Promise<unknown> {
+  async ready(@Res({ passthrough: true }) res: Response, @Headers('authorization') authorization?: string): Promise<unknown> {
     const readiness = await this.runtime.readiness();
     if (!readiness.ready) res.status(503);
+    // Probes call this without a token: they get the verdict and the checks, not where the data lives
+    // (a file path or broker addresses help an attacker); an operator or compliance token sees those too.
+    const caller = this.runtime.auth.authenticate(authorization);
+    const insider = caller?.role === 'operator' || caller?.role === 'compliance';
     return {
       status: readiness.ready ? 'ok' : 'not ready',
       services: this.runtime.config.services,
       mode: this.runtime.config.mode,
-      store: { kind: this.runtime.store.kind, location: this.runtime.store.location },
-      bus: { kind: this.runtime.bus.kind, location: this.runtime.bus.location },
-      checks: readiness.checks,
+      store: { kind: this.runtime.store.kind, ...(insider ? { location: this.runtime.store.location } : {}) },
+      bus: { kind: this.runtime.bus.kind, ...(insider ? { location: this.runtime.bus.location } : {}) },
+      checks: insider ? readiness.checks : redactChecks(readiness.checks),
     };
   }
 
@@ -34,4 +38,9 @@ export class HealthController {
   metrics(): string {
     return this.runtime.metrics.render();
   }
+}
+
+/** A check's verdict without its detail (an error message may name the data file). */
+function redactChecks(checks: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(checks).map(([name, value]) => [name, value === 'ok' || value === 'starting' ? value : value.split(':')[0]]));
 }

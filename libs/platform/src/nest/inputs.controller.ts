@@ -3,7 +3,7 @@ import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { encodeEnvelope, EnvelopeDto, flattenValidationErrors, TOPICS, TopicName } from '@backstop/messaging';
+import { EnvelopeDto, makeEnvelope, flattenValidationErrors, TOPICS, TopicName } from '@backstop/messaging';
 import { INPUT_SCHEMAS } from '../inputs';
 import { Runtime } from '../runtime';
 import { RUNTIME } from './tokens';
@@ -56,10 +56,9 @@ export class InputsController {
       res.status(400);
       return { status: 'REJECTED', violations };
     }
-    await this.runtime.bus.publish(
-      this.runtime.topics.of(topic),
-      items.map((item) => encodeEnvelope(item as Parameters<typeof encodeEnvelope>[0])),
-    );
-    return { status: 'PUBLISHED', topic: this.runtime.topics.of(topic), count: items.length };
+    // 202 only once durable (stored, or acknowledged by every in-sync broker replica): a crash after
+    // the answer loses nothing the sender was told we have.
+    await this.runtime.acceptInputs(topic, items.map((item) => makeEnvelope(item as Parameters<typeof makeEnvelope<Record<string, unknown>>>[0])));
+    return { status: 'PUBLISHED', topic: this.runtime.topics.of(topic), count: items.length, durable: true };
   }
 }

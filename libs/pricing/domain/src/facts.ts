@@ -9,7 +9,7 @@ import { ContractTerms, ContractWireTerms, Side, termsFromWire } from '@backstop
 /** A contract as contract-intake records it (the stream `contract-<id>`). */
 export interface ContractFacts extends ContractWireTerms {
   readonly contractId: string;
-  readonly status: 'OPEN' | 'CLOSED' | 'DEFAULTED';
+  readonly status: 'PROPOSED' | 'DECLINED' | 'OPEN' | 'CLOSED' | 'DEFAULTED';
   /** Collateral each side has posted, in the contract's currency. */
   readonly collateral: Readonly<Record<Side, string>>;
 }

@@ -1,4 +1,5 @@
 import { floatToMinor, fromMinor, iso, minorToFloat, ms, otherSide, Side, toMinor, Violations } from '@backstop/kernel';
+import { coverageStressContribution, DEFAULT_STRESS_POLICY, FALLBACK_CRASH_DAYS } from '@backstop/margin-model';
 import { CoveragePrice, CreditProfile, pdAnnualOf, premiumPerIntervalMinor, priceCoverage } from '@backstop/pricing-model';
 import { ContractFacts, CreditFacts, MarketFacts, termsOf } from './facts';
 import { decimal, toDouble } from './numbers';
@@ -27,7 +28,13 @@ export interface PriceComponents {
   readonly credit: { readonly pdAnnual: string; readonly hazardRateAnnual: string; readonly pdTerm: string; readonly source: string; readonly rating?: string };
   readonly lgd: string;
   readonly expectedLoss: string;
+  /** Expected loss with the path-dependent default intensity, minus expectedLoss (wrong-way risk). */
+  readonly wrongWayRisk: string;
+  /** β of λ ∝ (S/S₀)^(−β): > 0 when the counterparty is long the underlying. */
+  readonly wrongWayBeta: string;
   readonly stressContribution: string;
+  /** Years the capital is charged for: the exposure horizon plus the close-out period. */
+  readonly capitalYears: string;
   readonly costOfCapitalAnnual: string;
   readonly capitalCharge: string;
   readonly loadingFraction: string;
@@ -61,7 +68,10 @@ export interface PricedCoverage {
   readonly price: CoveragePrice;
 }
 
-const METHOD = 'EL = LGD × Σ EE(tᵢ)·PD(tᵢ₋₁,tᵢ), EE by GBM Monte Carlo (martingale-corrected), capped at the limit; capital = cost of capital × stress contribution × horizon; loading = fraction × (EL + capital)';
+const METHOD =
+  'EL = LGD × Σ EE(tᵢ)·PD(tᵢ₋₁,tᵢ), EE by GBM Monte Carlo (martingale-corrected), capped at the limit; ' +
+  'wrong-way risk = EL with intensity λ₀(S/S₀)^(−β) at the same term PD − EL; ' +
+  'capital = cost of capital × marginal Cover-2 contribution × (horizon + close-out); loading = fraction × (EL + wrong-way risk + capital)';
 
 /**
  * Why the market and credit inputs cannot be priced on, if they cannot (every reason at once).
@@ -108,13 +118,30 @@ export function priceProtection(request: PricingRequest): PricedCoverage {
   const collateralHeldMinor = toMinor(contract.collateral[otherSide(protectedSide)], scale);
   const spot = Number(market.price);
   const volAnnual = Number(market.volAnnual);
+  const terms = termsOf(contract);
+  const coverageLimit = minorToFloat(request.coverageLimitMinor, scale);
+  const collateralHeld = minorToFloat(collateralHeldMinor, scale);
+  // The coverage's Cover-2 contribution on the capacity assessment's scenarios (margin model): the
+  // number the capacity gate reserves and the capital the premium pays for. This service does not
+  // hold the pool's other coverages, so it is the contribution to an empty book (no diversification
+  // credit); settlement's CapacityAssessed then measures the whole book with the same function.
+  const stressContribution = coverageStressContribution({
+    book: [],
+    counterpartyId: 'counterparty',
+    collateral: collateralHeld,
+    coverage: { terms, protectedSide, coverageLimit },
+    market: { nowMs: request.startMs, underlyings: { [terms.underlying]: { mark: spot, volAnnual } } },
+    historical: FALLBACK_CRASH_DAYS,
+    policy: DEFAULT_STRESS_POLICY,
+  });
   const price = priceCoverage({
-    terms: termsOf(contract),
+    terms,
     protectedSide,
     spot,
     volAnnual,
-    collateralHeld: minorToFloat(collateralHeldMinor, scale),
-    coverageLimit: minorToFloat(request.coverageLimitMinor, scale),
+    collateralHeld,
+    coverageLimit,
+    stressContribution,
     startMs: request.startMs,
     termMs: request.termMs,
     credit: modelCredit(credit),
@@ -179,7 +206,10 @@ function components(request: PricingRequest, price: CoveragePrice, basis: Pricin
     },
     lgd: decimal(price.lgd, 6),
     expectedLoss: amount(price.expectedLoss),
+    wrongWayRisk: amount(price.wrongWayRisk),
+    wrongWayBeta: decimal(price.wrongWayBeta, 6),
     stressContribution: fromMinor(stressMinor, scale),
+    capitalYears: decimal(price.capitalYears, 8),
     costOfCapitalAnnual: decimal(policy.model.costOfCapitalAnnual, 6),
     capitalCharge: amount(price.capitalCharge),
     loadingFraction: decimal(policy.model.loadingFraction, 6),

@@ -36,8 +36,8 @@ describe('quote decider', () => {
       expect(c.credit).toMatchObject({ pdAnnual: '0.02', source: 'intake profile' });
       expect(c.expectedExposure.profile.length).toBeLessThanOrEqual(13);
       expect(c.model).toMatchObject({ paths: 200, steps: 12, seed: seedOf('q1') });
-      // The components add up: premium = EL + capital + loading (to display rounding).
-      expect(Number(c.premiumTotal)).toBeCloseTo(Number(c.expectedLoss) + Number(c.capitalCharge) + Number(c.loading), 4);
+      // The components add up: premium = EL + wrong-way risk + capital + loading (to display rounding).
+      expect(Number(c.premiumTotal)).toBeCloseTo(Number(c.expectedLoss) + Number(c.wrongWayRisk) + Number(c.capitalCharge) + Number(c.loading), 4);
       expect(q.stressContribution).toBe(c.stressContribution);
     });
 
@@ -56,6 +56,7 @@ describe('quote decider', () => {
         seed: seedOf('q1'),
         paths: 200,
         steps: 12,
+        stressContribution: Number(q.stressContribution),
       });
       const exact = (price.premiumTotal * 8) / (30 * 24);
       const perInterval = Number(toMinor(q.premiumPerInterval, 6)) / 1e6;

@@ -15,9 +15,11 @@ describe('credit', () => {
     expect(() => pdAnnualOf({} as { rating: string })).toThrow(/pdAnnual or a rating/);
   });
 
-  it('takes an explicit PD as given and rejects one outside [0, 1]', () => {
+  it('takes an explicit PD as given, floored at 0.03% like a rating (a PD of 0 does not bypass the floor), and rejects one outside [0, 1]', () => {
     expect(pdAnnualOf({ pdAnnual: 0.015 })).toBe(0.015);
-    expect(pdAnnualOf({ pdAnnual: 0 })).toBe(0);
+    expect(pdAnnualOf({ pdAnnual: 0 })).toBe(PD_ANNUAL_FLOOR);
+    expect(pdAnnualOf({ pdAnnual: 0.0001 })).toBe(PD_ANNUAL_FLOOR);
+    expect(pdAnnualOf({ pdAnnual: 1 })).toBe(1);
     expect(() => pdAnnualOf({ pdAnnual: 1.2 })).toThrow(/pdAnnual/);
     expect(() => pdAnnualOf({ pdAnnual: Number.NaN })).toThrow(/pdAnnual/);
   });

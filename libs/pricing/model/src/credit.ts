@@ -30,9 +30,9 @@ export const ONE_YEAR_DEFAULT_RATE_BY_RATING: Readonly<Record<RatingGrade, numbe
 };
 
 /**
- * Floor on a rating-derived PD: an AAA's historical 0.00% would price protection at zero.
- * Basel II (BCBS, June 2006), paragraph 285: the PD for corporate and bank exposures is the greater
- * of the grade's one-year PD and 0.03%.
+ * Floor on every PD, rated or given: an AAA's historical 0.00% (or a feed's PD of 0) would price
+ * protection at zero. Basel II (BCBS, June 2006), paragraph 285: the PD for corporate and bank
+ * exposures is the greater of the one-year PD and 0.03%.
  */
 export const PD_ANNUAL_FLOOR = 0.0003;
 
@@ -63,11 +63,11 @@ export function ratingGrade(rating: string): RatingGrade {
   }
 }
 
-/** Annual PD of a profile: the explicit PD as given, or the rating's table value floored at 0.03%. */
+/** Annual PD of a profile: the explicit PD or the rating's table value, floored at 0.03% either way. */
 export function pdAnnualOf(profile: CreditProfile): number {
   if ('pdAnnual' in profile) {
     assertProbability(profile.pdAnnual, 'pdAnnual');
-    return profile.pdAnnual;
+    return Math.max(profile.pdAnnual, PD_ANNUAL_FLOOR);
   }
   if (typeof profile.rating !== 'string') throw new RangeError('a credit profile needs pdAnnual or a rating string');
   return Math.max(ONE_YEAR_DEFAULT_RATE_BY_RATING[ratingGrade(profile.rating)], PD_ANNUAL_FLOOR);

@@ -17,14 +17,13 @@ export {
   survivalProbability,
   defaultProbabilityBetween,
 } from './credit';
-export type { MarketPoint, ExposureSimulationInput, ExposureProfile, ForwardExposureInput, StressExposureInput } from './exposure';
+export type { MarketPoint, ExposureSimulationInput, ExposureProfile, ForwardExposureInput, SliceObserver } from './exposure';
 export {
   SIMULATION_LIMITS,
   contractValue,
   simulateExposureProfile,
   exposureHorizonMs,
   forwardExpectedExposure,
-  stressedExposure,
   simulationViolations,
   termsViolations,
 } from './exposure';

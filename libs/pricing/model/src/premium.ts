@@ -1,6 +1,6 @@
 import { ContractTerms, floatToMinor, invariant, Side, Violations, YEAR_MS } from '@backstop/kernel';
 import { CreditProfile, defaultProbabilityBetween, hazardRateAnnual, pdAnnualOf } from './credit';
-import { simulateExposureProfile, simulationViolations, stressedExposure } from './exposure';
+import { simulateExposureProfile, simulationViolations } from './exposure';
 
 /** Defaults a quote uses when the request or the pricing config leaves a parameter out. */
 export const PRICING_DEFAULTS = {
@@ -10,8 +10,19 @@ export const PRICING_DEFAULTS = {
   costOfCapitalAnnual: 0.1,
   /** Margin for model risk and expenses, as a fraction of EL + capital charge. */
   loadingFraction: 0.1,
-  /** One-sided confidence of the stress move when no stress contribution is given. */
-  stressQuantile: 0.99,
+  /**
+   * Capital is held for the term plus the margin period of risk: a default on the coverage's last
+   * day still takes an MPOR to close out (EMIR RTS 153/2013 art. 26: 5 days for OTC).
+   */
+  closeOutDays: 5,
+  /**
+   * Wrong-way risk: default intensity λ(t) = λ₀·(S(t)/S₀)^(−β) for a counterparty long the
+   * underlying, (S(t)/S₀)^(+β) for one short it. β = 2 for a long: a leveraged long fails when the
+   * market falls (the issue's measurement: EL 1.7× at β = 2 for the same term PD); 0 for a short
+   * by default (no comparable evidence; configurable).
+   */
+  wrongWayBetaLong: 2,
+  wrongWayBetaShort: 0,
   paths: 2_000,
   steps: 50,
 } as const;
@@ -33,15 +44,21 @@ export interface CoverageInput {
   readonly costOfCapitalAnnual?: number;
   readonly loadingFraction?: number;
   /**
-   * The coverage's contribution to the pool's stress loss (Cover 2 engine), currency units.
-   * Absent: min(limit, stressedExposure at stressQuantile) — see stressedExposure.
+   * The coverage's marginal contribution to the pool's Cover-2 requirement, currency units: the
+   * margin model's cover2Contribution, the number the capacity gate reserves (one computation).
    */
-  readonly stressContribution?: number;
-  readonly stressQuantile?: number;
+  readonly stressContribution: number;
+  /** Days capital stays held after the term (default PRICING_DEFAULTS.closeOutDays). */
+  readonly closeOutDays?: number;
+  /** β of the wrong-way intensity for a counterparty long / short the underlying (file comment). */
+  readonly wrongWayBetaLong?: number;
+  readonly wrongWayBetaShort?: number;
   readonly rateAnnual?: number;
   readonly seed: number;
   readonly paths?: number;
   readonly steps?: number;
+  /** The simulation's use of E[S(t)] = S₀ (exposure.ts; default: the unbiased control variate). */
+  readonly martingaleCorrection?: boolean | 'empirical';
 }
 
 export interface ExpectedExposureSummary {
@@ -64,8 +81,15 @@ export interface CoveragePrice {
   /** Probability the counterparty defaults within the coverage term: 1 − e^{−λT}. */
   readonly pdTerm: number;
   readonly lgd: number;
+  /** EL with a default intensity independent of the market (the CVA sum above). */
   readonly expectedLoss: number;
+  /** EL with the path-dependent intensity minus expectedLoss, at the same term PD (may be < 0: right-way). */
+  readonly wrongWayRisk: number;
+  /** β applied (signed: > 0 when the counterparty's default grows likelier as the price falls). */
+  readonly wrongWayBeta: number;
   readonly stressContribution: number;
+  /** Years the capital is charged for: exposure horizon + closeOutDays. */
+  readonly capitalYears: number;
   readonly capitalCharge: number;
   readonly loading: number;
   readonly premiumTotal: number;
@@ -84,11 +108,14 @@ export interface CoveragePrice {
  * Prices protection of one contract against the counterparty's default (SPEC §4 "Premium"):
  *   EL      = LGD × Σᵢ EE_L(tᵢ) × PD(tᵢ₋₁, tᵢ)        (a CVA sum: Gregory, "The xVA Challenge",
  *             with EE_L(t) = E[min(max(V(t) − C, 0), L)]    unilateral CVA formula)
- *   capital = costOfCapitalAnnual × stressContribution × horizon in years
- *   loading = loadingFraction × (EL + capital)
- *   premium = EL + capital + loading
+ *   WWR     = LGD × E[Σᵢ E_L,k(tᵢ)·(e^{−Λₖ(tᵢ₋₁)} − e^{−Λₖ(tᵢ)})] − EL,   Λₖ(t) = λ₀·Σ_{tⱼ≤t} (Sₖ(tⱼ)/S₀)^{∓β}·Δt
+ *             (Hull & White, "CVA and wrong-way risk", FAJ 68(5), 2012: hazard rate a function of the
+ *             exposure's driver), λ₀ solved so the term PD E[1 − e^{−Λ(T)}] equals the credit profile's
+ *   capital = costOfCapitalAnnual × stressContribution × (horizon + closeOutDays) in years
+ *   loading = loadingFraction × (EL + WWR + capital)
+ *   premium = EL + WWR + capital + loading
  * EE is capped path by path at the limit L, since the pool never pays more. The sum runs over the
- * exposure horizon (the term, cut at expiry); capital is held for that horizon too.
+ * exposure horizon (the term, cut at expiry). At β = 0, Λ = λt and WWR = 0 up to rounding.
  * Pure and reproducible: the same input and seed give the same price, bit for bit.
  */
 export function priceCoverage(input: CoverageInput): CoveragePrice {
@@ -97,11 +124,13 @@ export function priceCoverage(input: CoverageInput): CoveragePrice {
   const lgd = input.lgd ?? PRICING_DEFAULTS.lgd;
   const costOfCapitalAnnual = input.costOfCapitalAnnual ?? PRICING_DEFAULTS.costOfCapitalAnnual;
   const loadingFraction = input.loadingFraction ?? PRICING_DEFAULTS.loadingFraction;
-  const stressQuantile = input.stressQuantile ?? PRICING_DEFAULTS.stressQuantile;
+  const closeOutDays = input.closeOutDays ?? PRICING_DEFAULTS.closeOutDays;
   coverageViolations(input).throwIfAny();
 
   const simulation = { ...input, paths, steps, exposureCap: input.coverageLimit };
-  const profile = simulateExposureProfile(simulation);
+  const beta = wrongWayBeta(input);
+  const wrongWay = new WrongWayAccumulator(paths, steps, input.spot, beta, input.coverageLimit);
+  const profile = simulateExposureProfile(simulation, (step, prices, exposures) => wrongWay.observe(step, prices, exposures));
   const pdAnnual = pdAnnualOf(input.credit);
   const lambda = hazardRateAnnual(pdAnnual);
 
@@ -112,10 +141,13 @@ export function priceCoverage(input: CoverageInput): CoveragePrice {
   expectedLoss *= lgd;
 
   const horizonYears = profile.horizonMs / YEAR_MS;
-  const stressContribution = input.stressContribution ?? Math.min(input.coverageLimit, stressedExposure({ ...input, horizonMs: profile.horizonMs, steps, quantile: stressQuantile }));
-  const capitalCharge = costOfCapitalAnnual * stressContribution * horizonYears;
-  const loading = loadingFraction * (expectedLoss + capitalCharge);
-  const premiumTotal = expectedLoss + capitalCharge + loading;
+  const pdHorizon = defaultProbabilityBetween(lambda, 0, horizonYears);
+  const wrongWayRisk = lgd * wrongWay.expectedLoss(pdHorizon, profile.timesYears) - expectedLoss;
+  const stressContribution = input.stressContribution;
+  const capitalYears = horizonYears + closeOutDays / 365.25;
+  const capitalCharge = costOfCapitalAnnual * stressContribution * capitalYears;
+  const loading = loadingFraction * (expectedLoss + wrongWayRisk + capitalCharge);
+  const premiumTotal = Math.max(0, expectedLoss + wrongWayRisk + capitalCharge + loading);
   const termYears = input.termMs / YEAR_MS;
   invariant(premiumTotal >= 0 && Number.isFinite(premiumTotal), `premium must be finite and ≥ 0, got ${premiumTotal}`);
 
@@ -126,7 +158,10 @@ export function priceCoverage(input: CoverageInput): CoveragePrice {
     pdTerm: defaultProbabilityBetween(lambda, 0, termYears),
     lgd,
     expectedLoss,
+    wrongWayRisk,
+    wrongWayBeta: beta,
     stressContribution,
+    capitalYears,
     capitalCharge,
     loading,
     premiumTotal,
@@ -159,8 +194,11 @@ export function coverageViolations(input: CoverageInput): Violations {
   violations.check(inUnit(input.lgd), 'lgd', 'range', 'lgd must be in [0, 1]');
   violations.check(inUnit(input.costOfCapitalAnnual), 'costOfCapitalAnnual', 'range', 'costOfCapitalAnnual must be in [0, 1]');
   violations.check(input.loadingFraction === undefined || (input.loadingFraction >= 0 && input.loadingFraction <= 10), 'loadingFraction', 'range', 'loadingFraction must be in [0, 10]');
-  violations.check(input.stressContribution === undefined || (input.stressContribution >= 0 && Number.isFinite(input.stressContribution)), 'stressContribution', 'non-negative', 'stressContribution must be a finite number ≥ 0');
-  violations.check(input.stressQuantile === undefined || (input.stressQuantile >= 0.5 && input.stressQuantile < 1), 'stressQuantile', 'range', 'stressQuantile must be in [0.5, 1)');
+  violations.check(input.stressContribution >= 0 && Number.isFinite(input.stressContribution), 'stressContribution', 'non-negative', 'stressContribution must be a finite number ≥ 0 (the Cover-2 contribution)');
+  violations.check(input.closeOutDays === undefined || (input.closeOutDays >= 0 && input.closeOutDays <= 365), 'closeOutDays', 'range', 'closeOutDays must be in [0, 365]');
+  const betaOk = (b: number | undefined) => b === undefined || (b >= 0 && b <= 20);
+  violations.check(betaOk(input.wrongWayBetaLong), 'wrongWayBetaLong', 'range', 'wrongWayBetaLong must be in [0, 20]');
+  violations.check(betaOk(input.wrongWayBetaShort), 'wrongWayBetaShort', 'range', 'wrongWayBetaShort must be in [0, 20]');
   violations.check(input.termMs <= 10 * YEAR_MS, 'termMs', 'range', 'termMs must be at most 10 years');
   try {
     pdAnnualOf(input.credit);
@@ -179,4 +217,89 @@ function summarize(timesMs: readonly number[], ee: readonly number[], eeCapped: 
   }
   peakEe = Math.max(peakEe, ee[0]);
   return { peakEe, averageEe: sum / (ee.length - 1), timesMs, ee, eeCapped, standardError };
+}
+
+/**
+ * The signed β of the counterparty's intensity: λ ∝ (S/S₀)^(−β). The counterparty holds the side
+ * opposite the protected one; it is long the underlying when it is long a perpetual, a future or a
+ * call, or short a put (positive delta).
+ */
+export function wrongWayBeta(input: Pick<CoverageInput, 'terms' | 'protectedSide' | 'wrongWayBetaLong' | 'wrongWayBetaShort'>): number {
+  const counterpartyLongContract = input.protectedSide === 'SHORT';
+  const isPut = input.terms.kind === 'OPTION' && input.terms.optionType === 'PUT';
+  const longUnderlying = counterpartyLongContract !== isPut;
+  return longUnderlying
+    ? (input.wrongWayBetaLong ?? PRICING_DEFAULTS.wrongWayBetaLong)
+    : -(input.wrongWayBetaShort ?? PRICING_DEFAULTS.wrongWayBetaShort);
+}
+
+/**
+ * Collects, path by path, the capped exposure E_k(tᵢ) and the intensity integral
+ * A_k(tᵢ) = Σ_{j≤i} (S_k(tⱼ)/S₀)^(−β)·Δt (right-point rule, the same grid point as EE(tᵢ)), so that
+ * Λ_k = λ₀·A_k for any λ₀. Memory: 2 × paths × steps doubles (bounded by SIMULATION_LIMITS).
+ */
+class WrongWayAccumulator {
+  private readonly exposure: Float64Array;
+  private readonly integral: Float64Array;
+
+  constructor(
+    private readonly paths: number,
+    private readonly steps: number,
+    private readonly spot: number,
+    private readonly beta: number,
+    private readonly cap: number,
+  ) {
+    this.exposure = new Float64Array(paths * steps);
+    this.integral = new Float64Array(paths * steps);
+  }
+
+  observe(step: number, prices: Float64Array, exposures: Float64Array): void {
+    const row = (step - 1) * this.paths;
+    const previous = (step - 2) * this.paths;
+    for (let k = 0; k < this.paths; k++) {
+      // β = 0 gives exactly 1 per step (x ** 0 = 1 even for x = 0), so A = i·Δt.
+      const weight = this.beta === 0 ? 1 : Math.max(prices[k], 1e-300 * this.spot) / this.spot;
+      const w = this.beta === 0 ? 1 : Math.min(weight ** -this.beta, 1e300);
+      this.integral[row + k] = (step > 1 ? this.integral[previous + k] : 0) + w;
+      this.exposure[row + k] = Math.min(exposures[k], this.cap);
+    }
+  }
+
+  /** E[Σᵢ E_k(tᵢ)(e^{−λ₀A_k(tᵢ₋₁)} − e^{−λ₀A_k(tᵢ)})], λ₀ matching the horizon PD (integrals in steps of Δt). */
+  expectedLoss(pdHorizon: number, timesYears: readonly number[]): number {
+    if (pdHorizon <= 0) return 0;
+    const dt = timesYears[timesYears.length - 1] / this.steps;
+    const last = (this.steps - 1) * this.paths;
+    const termPd = (lambda0: number) => {
+      let sum = 0;
+      for (let k = 0; k < this.paths; k++) sum += -Math.expm1(-lambda0 * this.integral[last + k] * dt);
+      return sum / this.paths;
+    };
+    const lambda0 = pdHorizon >= 1 ? Number.POSITIVE_INFINITY : solveIncreasing(termPd, pdHorizon);
+    let total = 0;
+    for (let k = 0; k < this.paths; k++) {
+      let survivalBefore = 1;
+      for (let i = 0; i < this.steps; i++) {
+        const a = this.integral[i * this.paths + k] * dt;
+        const survival = lambda0 === Number.POSITIVE_INFINITY ? 0 : Math.exp(-lambda0 * a);
+        total += this.exposure[i * this.paths + k] * (survivalBefore - survival);
+        survivalBefore = survival;
+      }
+    }
+    return total / this.paths;
+  }
+}
+
+/** x with f(x) = target for an increasing f on [0, ∞) with f(0) = 0: bracket by doubling, then bisect. */
+function solveIncreasing(f: (x: number) => number, target: number): number {
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 200 && f(hi) < target; i++) hi *= 2;
+  for (let i = 0; i < 100; i++) {
+    const mid = (lo + hi) / 2;
+    if (f(mid) < target) lo = mid;
+    else hi = mid;
+    if (hi - lo <= 1e-15 * hi) break;
+  }
+  return (lo + hi) / 2;
 }

@@ -52,7 +52,7 @@ export class PricingController {
   @Get('pricing/capacity')
   @Roles('desk', 'provider', 'operator', 'compliance')
   @ApiOperation({ summary: 'The capacity book: the latest assessment per currency, what is reserved since, what a bind may still take' })
-  async capacity(): Promise<unknown> {
+  async capacity(@CurrentPrincipal() principal: Principal): Promise<unknown> {
     const { state, revision } = await this.pricing.capacity.load(CAPACITY_STREAM);
     const currencies = Object.keys(state.assessments).map((currency) => {
       const view = capacityAvailable(state, currency, this.pricing.policy.capacityAssessmentLagMs)!;
@@ -67,7 +67,10 @@ export class PricingController {
       };
     });
     const open = Object.values(state.open).map((r) => ({ coverageId: r.coverageId, currency: r.currency, stressContribution: fromMinor(r.stressMinor, scaleOf(r.currency)), counterpartyId: r.counterpartyId }));
-    return { currencies, openCoverages: open, revision };
+    // Other desks' coverages and counterparties are not a bound desk's or provider's business (SPEC 9):
+    // it sees the pool-level headroom only.
+    const bound = principal.role !== 'operator' && principal.role !== 'compliance' && principal.partyId !== undefined;
+    return { currencies, openCoverages: bound ? [] : open, revision };
   }
 
   @Get('pricing/markets/:underlying')

@@ -1,17 +1,22 @@
+import { readFileSync } from 'node:fs';
 import { DAY_MS, HOUR_MS, iso, specFor } from '@backstop/kernel';
 import type { PricePoint } from '@backstop/margin-model';
 import { ExposureBook } from './book';
-import { assessCapacity, CapacityCommand, capacityDecider, CapacityResult, DEFAULT_STRESS_POLICY, FALLBACK_CRASH_DAYS, historicalDays, historicalDayScenarios } from './capacity';
-import { T0 } from './testing/fixtures';
+import {
+  assessCapacity, CapacityCommand, capacityCapitalMinor, capacityDecider, CapacityResult, DEFAULT_STRESS_POLICY, FALLBACK_CRASH_DAYS, historicalDays,
+  historicalDayScenarios, pendingWithdrawalsMinor, withdrawalCapacityProblem,
+} from './capacity';
+import { PoolCommand, poolDecider } from './pool';
+import { asProvider, history, stateOf, T0 } from './testing/fixtures';
 
 const day0 = Date.UTC(2020, 0, 1);
 const series = (prices: number[]): PricePoint[] => prices.map((price, i) => ({ dateMs: day0 + i * DAY_MS, price }));
 
 describe('historical stress days', () => {
-  it('takes each series\' worst days and applies every series\' move of that day', () => {
+  it('takes each series\' worst days and applies every series\' move of that day (1-day horizon)', () => {
     const days = historicalDays(
       { 'BTC-USD': series([100, 100, 65, 70, 140]), 'ETH-USD': series([10, 11, 5, 5, 6]) },
-      { ...DEFAULT_STRESS_POLICY, worstDays: 1, skipFirstDays: 0 },
+      { ...DEFAULT_STRESS_POLICY, worstDays: 1, skipFirstDays: 0, horizonDays: 1 },
     );
     expect(days.map((d) => [iso(d.toMs).slice(0, 10), d.moves])).toEqual([
       ['2020-01-03', { 'BTC-USD': expect.closeTo(-0.35, 10), 'ETH-USD': expect.closeTo(-0.5454, 3) }],
@@ -20,13 +25,30 @@ describe('historical stress days', () => {
     expect(historicalDayScenarios(days)[0].name).toBe('historical 2020-01-02→2020-01-03 BTC-USD -35.00%, ETH-USD -54.55%');
   });
 
+  it('moves over the margin period of risk: five −10% days are one −41% window, not five −10% days', () => {
+    const prices = [100, 100, 100, 90, 81, 72.9, 65.61, 59.049, 59.049, 59.049, 59.049, 59.049];
+    const days = historicalDays({ 'SOL-USD': series(prices) }, { ...DEFAULT_STRESS_POLICY, worstDays: 2, skipFirstDays: 0, horizonDays: 5 });
+    const down = days.filter((d) => d.moves['SOL-USD'] < 0);
+    expect(down[0]).toEqual({ fromMs: day0 + 2 * DAY_MS, toMs: day0 + 7 * DAY_MS, moves: { 'SOL-USD': expect.closeTo(-0.40951, 10) } });
+    // the second-worst window may not overlap the first
+    for (const d of down.slice(1)) expect(d.toMs <= down[0].fromMs || d.fromMs >= down[0].toMs).toBe(true);
+  });
+
+  it('finds BTC\'s worst 5-day window in the real data: 2020-03-08 → 03-13, −42%, ETH −53% with it', () => {
+    const load = (name: string): PricePoint[] => readFileSync(`${__dirname}/../../../../../shared/data/${name}`, 'utf8').trim().split('\n').slice(1)
+      .map((l) => l.split(',')).filter((c) => c[1] !== '').map((c) => ({ dateMs: Date.parse(`${c[0].slice(0, 10)}T00:00:00Z`), price: Number(c[1]) }));
+    const days = historicalDays({ 'BTC-USD': load('btc-usd-daily.csv'), 'ETH-USD': load('eth-usd-daily.csv') }, DEFAULT_STRESS_POLICY);
+    const worst = days.reduce((w, d) => ((d.moves['BTC-USD'] ?? 0) < (w.moves['BTC-USD'] ?? 0) ? d : w));
+    expect(historicalDayScenarios([worst])[0].name).toBe('historical 2020-03-08→2020-03-13 BTC-USD -42.23%, ETH-USD -53.41%');
+  });
+
   it('leaves out a series\' first days after listing', () => {
-    const days = historicalDays({ 'ETH-USD': series([10, 4, 5, 5, 4.5]) }, { ...DEFAULT_STRESS_POLICY, worstDays: 1, skipFirstDays: 2 });
+    const days = historicalDays({ 'ETH-USD': series([10, 4, 5, 5, 4.5]) }, { ...DEFAULT_STRESS_POLICY, worstDays: 1, skipFirstDays: 2, horizonDays: 1 });
     expect(days.map((d) => d.moves['ETH-USD'])).toEqual([expect.closeTo(-0.1, 10)]);
   });
 
-  it('ships the known crash days as a fallback', () => {
-    expect(historicalDayScenarios(FALLBACK_CRASH_DAYS).map((s) => s.name)).toContain('historical 2020-03-12→2020-03-13 BTC-USD -35.19%, ETH-USD -43.05%');
+  it('ships the worst 5-day windows as a fallback', () => {
+    expect(historicalDayScenarios(FALLBACK_CRASH_DAYS).map((s) => s.name)).toContain('historical 2020-03-08→2020-03-13 BTC-USD -42.23%, ETH-USD -53.41%');
   });
 });
 
@@ -55,9 +77,11 @@ describe('Cover 2 capacity', () => {
   };
   const book = bookOf();
   const crash = [{ fromMs: day0, toMs: day0 + DAY_MS, moves: { 'BTC-USD': -0.35 } }];
+  // No liquidation cost, so the figures are the one-line formula's; the cost has its own test.
+  const POLICY = { ...DEFAULT_STRESS_POLICY, liquidationCostFraction: 0 };
   const assess = (b: ExposureBook) => {
     const exposures = b.counterpartyExposures(T0, 'USDC', new Map());
-    return assessCapacity({ currency: 'USDC', scale: 6, capitalMinor: 50_000_000_000n, exposures, market: b.stressMarket(T0, exposures, 0.8), historical: crash, policy: DEFAULT_STRESS_POLICY });
+    return assessCapacity({ currency: 'USDC', scale: 6, capitalMinor: 50_000_000_000n, exposures, market: b.stressMarket(T0, exposures, 0.8), historical: crash, policy: POLICY });
   };
 
   it('requires the two largest losses of the worst scenario and reports the headroom', () => {
@@ -69,7 +93,7 @@ describe('Cover 2 capacity', () => {
       exposures,
       market: book.stressMarket(T0, exposures, 0.8),
       historical: crash,
-      policy: DEFAULT_STRESS_POLICY,
+      policy: POLICY,
     });
     expect(result).toMatchObject({
       requirementMinor: 57_500_000_000n,
@@ -105,6 +129,14 @@ describe('Cover 2 capacity', () => {
       headroomMinor: 7_500_000_000n,
       worstCounterparties: [{ counterpartyId: 'cpB', lossMinor: 25_000_000_000n }, { counterpartyId: 'cpC', lossMinor: 17_500_000_000n }],
     });
+  });
+
+  it('adds the liquidation cost of closing out at the shocked mark: 1% of the notional by default', () => {
+    const exposures = book.counterpartyExposures(T0, 'USDC', new Map());
+    const result = assessCapacity({ currency: 'USDC', scale: 6, capitalMinor: 0n, exposures, market: book.stressMarket(T0, exposures, 0.8), historical: crash, policy: DEFAULT_STRESS_POLICY });
+    // cpC: 0.5 × 35 000 + 1% × 0.5 × 65 000 = 17 825; cpB still capped at 40 000
+    expect(result.worstCounterparties).toEqual([{ counterpartyId: 'cpB', lossMinor: 40_000_000_000n }, { counterpartyId: 'cpC', lossMinor: 17_825_000_000n }]);
+    expect(result.scenarios.map((s) => s.name)).toContain('historical 2020-01-01→2020-01-02 BTC-USD -35.00%, vol +50%');
   });
 
   it('is zero with no coverage', () => {
@@ -153,5 +185,42 @@ describe('publishing the assessment', () => {
     expect(given.when(publish(result(500_000_000n, 2n))).events()[0].data.trigger).toBe('MATERIAL_CHANGE');
     expect(given.when(publish(result(500_000_000n), T0, true)).events()[0].data.trigger).toBe('CAPITAL_OR_COVERAGE_CHANGED');
     expect(given.when(publish(result(500_000_000n), iso(Date.parse(T0) + 24 * HOUR_MS))).events()[0].data.trigger).toBe('HEARTBEAT');
+  });
+});
+
+describe('capital net of pending withdrawals, and the withdrawal gate', () => {
+  const pool = specFor(poolDecider);
+  const deposit = (providerId: string, tranche: 'JUNIOR' | 'SENIOR', amount: string): PoolCommand => ({ type: 'DepositCapital', providerId, tranche, amount, provider: asProvider(providerId), at: T0 });
+  const funded = history(poolDecider, [deposit('p1', 'JUNIOR', '60'), deposit('p2', 'JUNIOR', '40'), deposit('p3', 'SENIOR', '300')]);
+  const request = (providerId: string, tranche: 'JUNIOR' | 'SENIOR', capacity?: { capitalNetMinor: bigint; requirementMinor: bigint }): PoolCommand => ({
+    type: 'RequestWithdrawal', providerId, tranche, ...(capacity ? { capacity } : {}), at: T0,
+  });
+
+  it('counts capital with a pending withdrawal out of capacity until its window closes', () => {
+    const nowMs = Date.parse(T0);
+    expect(capacityCapitalMinor(stateOf(poolDecider, funded), nowMs)).toBe(400_000_000n);
+    const pending = history(poolDecider, [request('p3', 'SENIOR')], funded);
+    expect(pendingWithdrawalsMinor(stateOf(poolDecider, pending), nowMs)).toBe(300_000_000n);
+    expect(capacityCapitalMinor(stateOf(poolDecider, pending), nowMs)).toBe(100_000_000n);
+    // after the window (20 + 2 days) closes unused, the capital counts again
+    expect(capacityCapitalMinor(stateOf(poolDecider, pending), nowMs + 23 * DAY_MS)).toBe(400_000_000n);
+  });
+
+  it('refuses a request that would leave less than the Cover-2 requirement, naming the headroom', () => {
+    const capacity = { capitalNetMinor: 400_000_000n, requirementMinor: 250_000_000n };
+    const refused = pool.given(funded).when(request('p3', 'SENIOR', capacity));
+    expect(refused.events).toThrow(/withdrawing 300\.000000 USDC would break Cover 2: .* headroom 150\.000000 USDC/);
+    try {
+      refused.events();
+    } catch (err) {
+      expect((err as { violations: { field: string; rule: string }[] }).violations.map((v) => `${v.field}:${v.rule}`)).toEqual(['shares:cover2']);
+    }
+    // 60 fits in the 150 of headroom
+    expect(pool.given(funded).when(request('p1', 'JUNIOR', capacity)).events()[0].type).toBe('WithdrawalRequested');
+  });
+
+  it('names a headroom of zero when the pool is already short', () => {
+    expect(withdrawalCapacityProblem({ capitalNetMinor: 100n, requirementMinor: 500n }, 1n, 'USDC')).toMatch(/headroom 0\.000000 USDC/);
+    expect(withdrawalCapacityProblem({ capitalNetMinor: 500n, requirementMinor: 100n }, 400n, 'USDC')).toBeUndefined();
   });
 });

@@ -1,119 +1,24 @@
 /**
  * Pool capacity (SPEC §6, Cover 2 as CPMI-IOSCO PFMI principle 4 asks of CCPs): the pool's capital
- * against the loss of the two counterparties whose default would cost it most, under extreme but
- * plausible moves:
- *   - historical: the worst days of the daily price history (each day applied to every underlying
- *     that has a price that day, so a crash hits BTC and ETH together as it did), and
- *   - hypothetical: ±Nσ over a horizon for each underlying alone and for all of them together.
+ * net of pending withdrawals against the loss of the two counterparties whose default would cost
+ * it most, under extreme but plausible moves over the margin period of risk (the margin model's
+ * stressScenarios: worst MPOR-day historical windows, ±Nσ·√MPOR, vol shocks, liquidation costs).
  * The stress arithmetic is the margin model's (cover2); amounts become minor units here, rounded
  * UP (a requirement never rounds in favour of writing more cover, SPEC §2).
  *
  * The published assessment lives in its own stream (`pool-<poolId>-capacity`) so that frequent
  * re-assessments never contend with the money stream.
  */
-import { assertNever, currencyOf, Decider, DomainEvent, floatToMinor, fromMinor, iso, ms, toMinor } from '@backstop/kernel';
-import {
-  cover2,
-  CounterpartyExposure,
-  historicalShocks,
-  HypotheticalShock,
-  hypotheticalShocks,
-  PricePoint,
-  StressMarket,
-  StressScenario,
-} from '@backstop/margin-model';
+import { assertNever, currencyOf, Decider, DomainEvent, floatToMinor, fromMinor, ms, toMinor } from '@backstop/kernel';
+import { cover2, CounterpartyExposure, HistoricalDay, StressMarket, StressPolicy, stressScenarios } from '@backstop/margin-model';
+import { valueOfShares } from '@backstop/settlement-model';
+import { pendingPhase, PoolState, trancheAvailable } from './pool';
+import { TRANCHES } from './policy';
 
-export interface StressPolicy {
-  /** Worst N days down and N up per underlying. */
-  readonly worstDays: number;
-  /** The N of ±Nσ. */
-  readonly sigmas: readonly number[];
-  /** Horizon of a hypothetical move (the margin period of risk of a bilateral OTC book: 5 days). */
-  readonly horizonDays: number;
-  /** Annual vol when the market feed has none for an underlying. */
-  readonly defaultVolAnnual: number;
-  /** Days after a series' first price that are left out: a listing's first weeks are not plausible moves today. */
-  readonly skipFirstDays: number;
-}
-
-export const DEFAULT_STRESS_POLICY: StressPolicy = { worstDays: 5, sigmas: [3, 5], horizonDays: 5, defaultVolAnnual: 0.8, skipFirstDays: 30 };
-
-/** One day of history: every underlying's move from the previous observation. */
-export interface HistoricalDay {
-  readonly fromMs: number;
-  readonly toMs: number;
-  readonly moves: Readonly<Record<string, number>>;
-}
-
-const DAY = (date: string) => Date.parse(`${date}T00:00:00Z`);
-
-/**
- * Known crash (and melt-up) days, from the CoinGecko daily snapshots in ../shared/data (00:00 UTC
- * to 00:00 UTC): used when the CSVs are missing, so the stress still has history in it.
- */
-export const FALLBACK_CRASH_DAYS: readonly HistoricalDay[] = [
-  { fromMs: DAY('2017-12-06'), toMs: DAY('2017-12-07'), moves: { 'BTC-USD': 0.3326, 'ETH-USD': 0.0078 } },
-  { fromMs: DAY('2020-03-12'), toMs: DAY('2020-03-13'), moves: { 'BTC-USD': -0.3519, 'ETH-USD': -0.4305 } },
-  { fromMs: DAY('2021-01-21'), toMs: DAY('2021-01-22'), moves: { 'BTC-USD': -0.1313, 'ETH-USD': -0.1897 } },
-  { fromMs: DAY('2021-05-19'), toMs: DAY('2021-05-20'), moves: { 'BTC-USD': -0.1347, 'ETH-USD': -0.263 } },
-  { fromMs: DAY('2022-06-13'), toMs: DAY('2022-06-14'), moves: { 'BTC-USD': -0.1585 } },
-  { fromMs: DAY('2022-11-09'), toMs: DAY('2022-11-10'), moves: { 'BTC-USD': -0.1519 } },
-];
-
-/**
- * The worst days of each series (historicalShocks), each as a day on which every series that has a
- * move ending that day moves. Sorted by date.
- */
-export function historicalDays(series: Readonly<Record<string, readonly PricePoint[]>>, policy: StressPolicy): HistoricalDay[] {
-  const movesByDay = new Map<number, { fromMs: number; moves: Record<string, number> }>();
-  const selected = new Set<number>();
-  for (const [underlying, raw] of Object.entries(series)) {
-    const points = [...raw].sort((a, b) => a.dateMs - b.dateMs);
-    if (points.length < 2) continue;
-    const fromMs = points[0].dateMs + policy.skipFirstDays * 86_400_000;
-    const kept = points.filter((p) => p.dateMs >= fromMs);
-    for (let i = 1; i < kept.length; i++) {
-      const day = movesByDay.get(kept[i].dateMs) ?? { fromMs: kept[i - 1].dateMs, moves: {} };
-      day.moves[underlying] = kept[i].price / kept[i - 1].price - 1;
-      movesByDay.set(kept[i].dateMs, day);
-    }
-    const shocks = historicalShocks(kept, policy.worstDays);
-    for (const m of [...shocks.down, ...shocks.up]) selected.add(m.toMs);
-  }
-  return [...selected].sort((a, b) => a - b).map((toMs) => ({ fromMs: movesByDay.get(toMs)!.fromMs, toMs, moves: movesByDay.get(toMs)!.moves }));
-}
-
-const percent = (move: number): string => `${move >= 0 ? '+' : ''}${(move * 100).toFixed(2)}%`;
-
-export function historicalDayScenarios(days: readonly HistoricalDay[]): StressScenario[] {
-  return days.map((d) => {
-    const parts = Object.entries(d.moves).sort(([a], [b]) => (a < b ? -1 : 1)).map(([u, m]) => `${u} ${percent(m)}`);
-    return { name: `historical ${iso(d.fromMs).slice(0, 10)}→${iso(d.toMs).slice(0, 10)} ${parts.join(', ')}`, shocks: { ...d.moves } };
-  });
-}
-
-/** ±Nσ for each underlying alone, and for all together in the same direction (crypto moves together). */
-export function hypotheticalStressScenarios(market: StressMarket, policy: StressPolicy): StressScenario[] {
-  const underlyings = Object.keys(market.underlyings).sort();
-  const scenarios: StressScenario[] = [];
-  const shocksOf = new Map<string, HypotheticalShock[]>(
-    underlyings.map((u) => [u, hypotheticalShocks(market.underlyings[u].volAnnual, policy.sigmas, policy.horizonDays)]),
-  );
-  for (const u of underlyings) {
-    for (const s of shocksOf.get(u)!) {
-      scenarios.push({ name: `hypothetical ${u} ${s.sigmas > 0 ? '+' : ''}${s.sigmas}σ ${percent(s.relativeMove)}`, shocks: { [u]: s.relativeMove } });
-    }
-  }
-  if (underlyings.length > 1) {
-    const count = shocksOf.get(underlyings[0])!.length;
-    for (let i = 0; i < count; i++) {
-      const sigmas = shocksOf.get(underlyings[0])![i].sigmas;
-      const shocks = Object.fromEntries(underlyings.map((u) => [u, shocksOf.get(u)![i].relativeMove]));
-      scenarios.push({ name: `hypothetical all underlyings ${sigmas > 0 ? '+' : ''}${sigmas}σ`, shocks });
-    }
-  }
-  return scenarios;
-}
+// The scenario set lives with the stress arithmetic in the margin model, so that pricing's capital
+// charge and this assessment use one definition; re-exported for this library's users.
+export { DEFAULT_STRESS_POLICY, FALLBACK_CRASH_DAYS, historicalDays, historicalDayScenarios, hypotheticalStressScenarios } from '@backstop/margin-model';
+export type { HistoricalDay, StressPolicy } from '@backstop/margin-model';
 
 export interface CounterpartyLossMinor {
   readonly counterpartyId: string;
@@ -142,9 +47,9 @@ export function assessCapacity(input: {
   readonly historical: readonly HistoricalDay[];
   readonly policy: StressPolicy;
 }): CapacityResult {
-  const scenarios = [...historicalDayScenarios(input.historical), ...hypotheticalStressScenarios(input.market, input.policy)];
-  // Historical days shock only the underlyings they have prices for; an underlying the book does not hold is ignored.
-  const result = cover2(input.exposures, scenarios, input.market);
+  // Historical windows shock only the underlyings they have prices for; an underlying the book does not hold is ignored.
+  const { scenarios, market } = stressScenarios(input.market, input.historical, input.policy);
+  const result = cover2(input.exposures, scenarios, market);
   // Shed binary noise below 1/1000 of a minor unit first, so 57500.00000000001 does not round up a whole unit.
   const up = (x: number) => floatToMinor(Number(x.toFixed(input.scale + 3)), input.scale, 'up');
   const worst = result.scenarios.find((s) => s.scenario === result.worstScenario);
@@ -165,6 +70,56 @@ export function assessCapacity(input: {
     counterpartyCount: input.exposures.length,
     coverageCount: input.exposures.reduce((s, e) => s + e.coverages.length, 0),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capital net of pending withdrawals, and the withdrawal gate (SPEC §6)
+
+/**
+ * What pending withdrawals (requested, window not yet closed) may still take out: each the lesser of
+ * its value at request and now, as the withdrawal pays (SPEC §6). Capacity must not count it.
+ */
+export function pendingWithdrawalsMinor(state: PoolState, nowMs: number): bigint {
+  let total = 0n;
+  for (const tranche of TRANCHES) {
+    for (const position of state.positions[tranche].values()) {
+      const pending = position.pending;
+      if (!pending || pendingPhase(pending, nowMs) === 'EXPIRED') continue;
+      const now = valueOfShares(state.tranches[tranche], pending.shares);
+      total += now < pending.valueAtRequestMinor ? now : pending.valueAtRequestMinor;
+    }
+  }
+  return total;
+}
+
+/** Capital that counts for Cover 2: what can absorb a loss, less what pending withdrawals may take. */
+export function capacityCapitalMinor(state: PoolState, nowMs: number): bigint {
+  const available = TRANCHES.reduce((s, t) => s + trancheAvailable(state, t), 0n);
+  const net = available - pendingWithdrawalsMinor(state, nowMs);
+  return net > 0n ? net : 0n;
+}
+
+/** The Cover-2 position a withdrawal request is judged against (from the last assessment). */
+export interface WithdrawalCapacity {
+  /** capacityCapitalMinor: net of withdrawals already pending. */
+  readonly capitalNetMinor: bigint;
+  readonly requirementMinor: bigint;
+}
+
+/**
+ * Why withdrawing `amountMinor` would break Cover 2, or undefined: the capital left after it must
+ * still cover the requirement. The message names the headroom, so the provider knows what can go.
+ */
+export function withdrawalCapacityProblem(capacity: WithdrawalCapacity, amountMinor: bigint, currency: string): string | undefined {
+  const scale = currencyOf(currency).scale;
+  const headroom = capacity.capitalNetMinor - capacity.requirementMinor;
+  if (capacity.capitalNetMinor - amountMinor >= capacity.requirementMinor) return undefined;
+  const left = headroom > 0n ? headroom : 0n;
+  return (
+    `withdrawing ${fromMinor(amountMinor, scale)} ${currency} would break Cover 2: capital net of pending withdrawals is ` +
+    `${fromMinor(capacity.capitalNetMinor, scale)} against a requirement of ${fromMinor(capacity.requirementMinor, scale)}; ` +
+    `headroom ${fromMinor(left, scale)} ${currency}`
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

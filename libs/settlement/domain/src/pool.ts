@@ -44,6 +44,7 @@ import {
   withdrawalAmount,
   withdrawalWindow,
 } from '@backstop/settlement-model';
+import { WithdrawalCapacity, withdrawalCapacityProblem } from './capacity';
 import { DEFAULT_POOL_POLICY, layerOfTranche, PoolPolicy, poolPolicyProblems, Tranche, trancheOfLayer, trancheOrder, TRANCHES } from './policy';
 
 export type PerTranche = Record<Tranche, string>;
@@ -177,7 +178,15 @@ export interface LossToCharge {
 
 export type PoolCommand =
   | { type: 'DepositCapital'; providerId: string; tranche: Tranche; amount: string; currency?: string; provider?: { partyId: string; role: PartyRole }; at: string }
-  | { type: 'RequestWithdrawal'; providerId: string; tranche: Tranche; shares?: string; at: string }
+  | {
+      type: 'RequestWithdrawal';
+      providerId: string;
+      tranche: Tranche;
+      shares?: string;
+      /** The pool's Cover-2 position (capacity.ts); a request that would break it is refused. */
+      capacity?: WithdrawalCapacity;
+      at: string;
+    }
   | { type: 'WithdrawCapital'; providerId: string; tranche: Tranche; at: string }
   | { type: 'DistributePremium'; coverageId: string; payerPartyId: string; amount: string; currency: string; at: string }
   | { type: 'CoverMarginCall'; callId: string; partyId: string; amount: string; currency: string; at: string }
@@ -382,6 +391,8 @@ function requestWithdrawal(c: Extract<PoolCommand, { type: 'RequestWithdrawal' }
     reject('shares', 'heldShares', `shares must be from 1 to the ${position.shares} ${c.tranche} shares provider ${c.providerId} holds`);
   }
   const value = valueOfShares(state.tranches[c.tranche], shares);
+  const capacityProblem = c.capacity ? withdrawalCapacityProblem(c.capacity, value, policy.currency) : undefined;
+  if (capacityProblem) reject('shares', 'cover2', capacityProblem);
   const opensAtMs = nowMs + policy.cooldownMs;
   return [
     {

@@ -5,6 +5,7 @@ import { loadState } from '@backstop/platform';
 import {
   advanceOutstanding,
   assessCapacity,
+  capacityCapitalMinor,
   CapacityAssessedData,
   capacityDecider,
   CapacityResult,
@@ -12,8 +13,6 @@ import {
   PoolCommand,
   PoolEvent,
   PoolState,
-  trancheAvailable,
-  TRANCHES,
 } from '@backstop/settlement';
 import { SettlementConfig } from './config';
 import { MarketHistory } from './market-data';
@@ -57,8 +56,8 @@ export class CapacityAssessor {
     const result = assessCapacity({
       currency,
       scale: currencyOf(currency).scale,
-      // Capital that can absorb a loss (the waterfall's tranche balances).
-      capitalMinor: TRANCHES.reduce((s, t) => s + trancheAvailable(state, t), 0n),
+      // Capital that can absorb a loss (the waterfall's tranche balances), net of pending withdrawals.
+      capitalMinor: capacityCapitalMinor(state, Date.parse(at)),
       exposures,
       market,
       historical: this.history.days,

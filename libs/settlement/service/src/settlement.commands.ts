@@ -44,12 +44,15 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
     type: 'RequestWithdrawal',
     service: SERVICE,
     schemaVersion: 1,
-    summary: `Ask to withdraw tranche shares: the window opens after the cooldown (${config.pool.cooldownMs / 86_400_000} days) and lasts ${config.pool.windowMs / 86_400_000} days; it pays the lesser of the value now and at withdrawal.`,
+    summary: `Ask to withdraw tranche shares: the window opens after the cooldown (${config.pool.cooldownMs / 86_400_000} days) and lasts ${config.pool.windowMs / 86_400_000} days; it pays the lesser of the value now and at withdrawal. Refused, naming the headroom, if the pool's capital net of pending withdrawals would no longer cover its Cover-2 requirement.`,
     dto: RequestWithdrawalDto,
     key: () => poolId,
     auth: { roles: ['provider'], actsFor: (p) => [p.providerId] },
     handle: async (p, ctx) => {
-      const command = { type: 'RequestWithdrawal' as const, providerId: p.providerId, tranche: p.tranche, ...(p.shares ? { shares: p.shares } : {}), at: ctx.receivedAt };
+      // Cover 2 on capital net of pending withdrawals, as of now: the decider refuses a request that would break it.
+      const { result } = await settlement.capacity.compute();
+      const capacity = { capitalNetMinor: result.capitalMinor, requirementMinor: result.requirementMinor };
+      const command = { type: 'RequestWithdrawal' as const, providerId: p.providerId, tranche: p.tranche, ...(p.shares ? { shares: p.shares } : {}), capacity, at: ctx.receivedAt };
       return decideCommand(store, stream, pool, command, ctx, { poolId, providerId: p.providerId });
     },
   };

@@ -96,7 +96,7 @@ describe('default-settlement over HTTP (real app, store file)', () => {
     const stress = (await app.get<StressBody>('/v1/stress')).body;
     // desk1 is long: the worst is a rally. +5σ over 5 days at 60% vol is +42.07%: 252 420 owed, 50 000 collateral, capped at the 200 000 limit.
     expect(stress).toMatchObject({ cover2Requirement: '200000.000000', worstCounterparties: [{ counterpartyId: 'cp1', loss: '200000.000000' }], historySource: expect.stringMatching(/shared\/data$/) });
-    expect(stress.scenarios.map((s) => s.name)).toEqual(expect.arrayContaining([expect.stringMatching(/^historical 2020-03-12→2020-03-13 BTC-USD -35.19%, ETH-USD -43.05%$/)]));
+    expect(stress.scenarios.map((s) => s.name)).toEqual(expect.arrayContaining([expect.stringMatching(/^historical 2020-03-08→2020-03-13 BTC-USD -42.23%, ETH-USD -53.41%$/)]));
     const published = (await pool()).capacity;
     expect(published).toMatchObject({ trigger: 'CAPITAL_OR_COVERAGE_CHANGED', cover2Requirement: '200000.000000', headroom: '100500.000000', worstCounterparties: [{ counterpartyId: 'cp1' }] });
   });
@@ -186,7 +186,12 @@ describe('default-settlement over HTTP (real app, store file)', () => {
       contractId: 'c2', kind: 'PERPETUAL', underlying: 'BTC-USD', size: '1', entryPrice: '60000', currency: 'USDC',
       longPartyId: 'cp2', shortPartyId: 'desk2', longInitialMargin: '10000', shortInitialMargin: '10000',
     });
-    await accepted('RequestWithdrawal', { providerId: 'p2', tranche: 'SENIOR', shares: '50000000000' });
+    // Cover 2 (180 000 on cov1) leaves 16 750 of headroom on 196 750: 50 000 shares would break it, 10 000 do not.
+    const tooMuch = await app.send('RequestWithdrawal', { providerId: 'p2', tranche: 'SENIOR', shares: '50000000000' });
+    expect(tooMuch.reply.violations).toEqual([
+      expect.objectContaining({ field: 'payload.shares', rule: 'cover2', message: expect.stringMatching(/would break Cover 2: .* headroom 16750\.000000 USDC$/) }),
+    ]);
+    await accepted('RequestWithdrawal', { providerId: 'p2', tranche: 'SENIOR', shares: '10000000000' });
     app.clock.set(new Date('2026-03-04T00:00:00.000Z'));
     // A settlement that stopped after its first two steps (a crash): the case declared, the pool frozen.
     const at = app.clock.now().toISOString();

@@ -1,0 +1,32 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describeKafka } from '@backstop/testing';
+
+/**
+ * The short variant of `npm run chaos` (issue 9): the real broker and the four services as separate
+ * processes under load for CHAOS_DURATION_S=30, each service SIGKILLed once, the broker restarted
+ * once, the store's disk filled once; the run exits 0 only if every invariant held. It starts its own
+ * broker (it must restart it), so it only needs Kafka to be runnable here (describeKafka).
+ */
+describeKafka('npm run chaos, short', () => {
+  it('keeps every invariant through kills, a broker restart and a full disk', async () => {
+    const root = join(__dirname, '..', '..');
+    const child = spawn(process.execPath, ['-r', join(root, 'tools/register.js'), join(root, 'tools/chaos/run.ts')], {
+      cwd: root,
+      env: { ...process.env, CHAOS_DURATION_S: '30', CHAOS_SEED: '7' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 840_000);
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    clearTimeout(timer);
+    if (code !== 0) throw new Error(`chaos exited ${code}:\n${out.slice(-6000)}`);
+    expect(out).toMatch(/chaos: every check held/);
+    const figures = JSON.parse(out.slice(out.indexOf('{', out.indexOf('chaos figures:')), out.lastIndexOf('}') + 1)) as { faults: string[]; commandsAccepted: number };
+    expect(figures.faults.filter((f) => f.startsWith('SIGKILL'))).toHaveLength(4);
+    expect(figures.faults.some((f) => f.startsWith('broker restart'))).toBe(true);
+    expect(figures.commandsAccepted).toBeGreaterThan(20);
+  }, 900_000);
+});
