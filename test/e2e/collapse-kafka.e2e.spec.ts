@@ -35,7 +35,7 @@ const LIMIT_A = '30000';
 const LIQUIDATION_COST_BPS = 50n;
 
 const COMMAND_SERVICE: Record<string, ServiceName> = {
-  RegisterParty: 'contract-intake', RegisterContract: 'contract-intake', DepositCollateral: 'contract-intake',
+  RegisterParty: 'contract-intake', RegisterContract: 'contract-intake', AcceptContract: 'contract-intake', DepositCollateral: 'contract-intake',
   RequestQuote: 'premium-pricing', BindCoverage: 'premium-pricing', FundPremiumAccount: 'premium-pricing',
   DepositCapital: 'default-settlement',
 };
@@ -152,8 +152,11 @@ describeKafka('a > 99% collapse in seven daily marks, four services over Kafka, 
       contractId, kind: 'PERPETUAL', underlying: U, size: String(size), entryPrice: ENTRY, currency: 'USDC',
       longPartyId: 'cpX', shortPartyId, longInitialMargin: '0', shortInitialMargin: '0',
     });
-    await send('RegisterContract', contract('cA', 'desk1', SIZE_A));
-    await send('RegisterContract', contract('cB', 'desk2', SIZE_B));
+    // A Kafka command carries no sender: it proposes, and the other side accepts (consent, issue 9).
+    for (const [contractId, desk, size] of [['cA', 'desk1', SIZE_A], ['cB', 'desk2', SIZE_B]] as const) {
+      const reply = await send('RegisterContract', contract(contractId, desk, size));
+      if (reply.events?.includes('ContractProposed')) await send('AcceptContract', { contractId, partyId: desk });
+    }
     await send('DepositCollateral', { contractId: 'cA', partyId: 'cpX', amount: COLLATERAL_A });
     await send('DepositCollateral', { contractId: 'cB', partyId: 'cpX', amount: COLLATERAL_B });
     await send('DepositCollateral', { contractId: 'cA', partyId: 'desk1', amount: COLLATERAL_A });
