@@ -26,7 +26,7 @@ describePostgres('npm start with BACKSTOP_POSTGRES_URL: the four services on Pos
   });
 
   it('reports PostgreSQL as its store and writes accepted commands there, not to a file', async () => {
-    const ready = await fetch(`${app.url}/health/ready`);
+    const ready = await fetch(`${app.url}/health/ready`, { headers: bearer() }); // the location is for operators only
     expect(ready.status).toBe(200);
     const body = (await ready.json()) as { store: { kind: string; location: string } };
     expect(body.store.kind).toBe('postgres');

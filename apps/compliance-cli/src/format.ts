@@ -75,7 +75,7 @@ export function defaultTable(report: DefaultReport & { position: string }): stri
     '',
     'Totals:',
     `  loss owed ${t.lossOwed}; paid by the defaulter ${t.paidByDefaulter}, by the pool ${t.paidByPool}; paid out ${t.paidOut}`,
-    `  unpaid claims ${t.unpaidClaims}; the pool's claim ${t.poolClaim}; recovered ${t.recovered}, passed back ${t.recoveryAllocated}`,
+    `  unpaid claims ${t.unpaidClaims}; the pool's claim (recoverable in the ledger) ${t.poolClaim}; recovered ${t.recovered}, passed back ${t.recoveryAllocated}`,
     `Checks: layers took what was paid out: ${t.layersMatchPayouts ? 'yes' : 'NO'}; paid out + unpaid = loss owed: ${t.lossAccountedFor ? 'yes' : 'NO'}`,
   ];
   return `${out.join('\n')}\n`;

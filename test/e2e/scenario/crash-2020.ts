@@ -224,7 +224,7 @@ export async function checkCrashOutcome(run: ScenarioRun, ledger: LedgerView): P
 
   // Waterfall: each layer takes exactly the remaining shortfall it can, in order; nothing is lost.
   const layers = byType(events, 'LossAllocated').filter((e) => e.data.defaultId === defaultId).sort((a, b) => Number(a.data.step) - Number(b.data.step));
-  expect(layers.map((e) => e.data.layer)).toEqual(['DEFAULTER_CONTRACT_COLLATERAL', 'DEFAULTER_OTHER_COLLATERAL', 'JUNIOR_TRANCHE', 'SENIOR_TRANCHE'].slice(0, layers.length));
+  expect(layers.map((e) => e.data.layer)).toEqual(['DEFAULTER_CONTRACT_COLLATERAL', 'POOL_MARGIN_ADVANCE', 'JUNIOR_TRANCHE', 'SENIOR_TRANCHE'].slice(0, layers.length));
   const payouts = byType(events, 'PayoutMade').filter((e) => e.data.defaultId === defaultId);
   expect(payouts).toHaveLength(1);
   const payout = payouts[0].data;

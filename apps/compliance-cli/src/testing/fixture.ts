@@ -39,7 +39,7 @@ export async function buildStore(file: string): Promise<StoredEvent[]> {
   await append('default-cp1', 'ContractClosedOut', { ...d, contractId: 'c1', closeOutPrice: '70000', protectedPartyId: 'desk1', lossOwed: '20000', currency: 'USDC' });
   await append('default-cp1', 'LossesAssessed', { ...d, partyId: 'cp1', currency: 'USDC', contractCollateral: '15100', parties: [{ partyId: 'desk1', lossOwed: '20000' }], excludedContracts: [] });
   await append('default-cp1', 'LossAllocated', { ...d, layer: 'DEFAULTER_CONTRACT_COLLATERAL', step: 1, available: '15100', amount: '15100', remaining: '0', perParty: { desk1: '15100' } });
-  await append('default-cp1', 'LossAllocated', { ...d, layer: 'DEFAULTER_OTHER_COLLATERAL', step: 2, available: '0', amount: '0', remaining: '0', perParty: { desk1: '0' } });
+  await append('default-cp1', 'LossAllocated', { ...d, layer: 'POOL_MARGIN_ADVANCE', step: 2, available: '0', amount: '0', remaining: '0', perParty: { desk1: '0' } });
   await append('default-cp1', 'LossAllocated', { ...d, layer: 'JUNIOR_TRANCHE', step: 3, available: '50000', amount: '4900', remaining: '45100', perParty: { desk1: '4900' }, perProvider: { p1: '4900' } });
   await append('default-cp1', 'PayoutMade', { ...d, partyId: 'desk1', amount: '20000', fromDefaulter: '15100', fromPool: '4900', currency: 'USDC' });
   await append('default-cp1', 'DefaultSettled', { ...d, partyId: 'cp1', currency: 'USDC', totals: { advanceUnreturned: '0' }, creditors: [] });

@@ -88,7 +88,7 @@ describe('contract decider', () => {
       });
       const r = given.when({ type: 'WithdrawCollateral', contractId: 'c1', partyId: 'cp1', amount: '3000.000001', at }).rejection();
       expect(r.violations[0]).toMatchObject({ field: 'amount', rule: 'aboveRequirement' });
-      expect(r.violations[0].message).toMatch(/below the short side's requirement of 12000.000000/);
+      expect(r.violations[0].message).toMatch(/at most 3000.000000 USDC is available to withdraw: .* the short side's requirement 12000.000000/);
     });
 
     it('refuses a withdrawal while the party has an open margin call or is in default, naming the call', () => {

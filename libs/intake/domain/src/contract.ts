@@ -43,7 +43,24 @@ export type ContractEvent =
   | DomainEvent<'CollateralDeposited', { contractId: string; partyId: string; side: Side; amount: string; currency: string; balance: string; at: string }>
   | DomainEvent<'CollateralWithdrawn', { contractId: string; partyId: string; side: Side; amount: string; currency: string; balance: string; at: string }>
   | DomainEvent<'ContractCloseRequested', { contractId: string; partyId: string; side: Side; closePrice: string; at: string }>
-  | DomainEvent<'ContractClosed', { contractId: string; closePrice: string; at: string }>;
+  | DomainEvent<'ContractClosed', { contractId: string; closePrice: string; at: string }>
+  | DomainEvent<'ContractDefaulted', ContractDefaultedData>;
+
+/**
+ * default-settlement closed the contract out in a default (SPEC §3.9): the defaulter's collateral on
+ * it was taken by the close-out (the ledger books it from settlement's waterfall); the contract
+ * changes no more. The surviving side's collateral stays its own, withdrawable in full.
+ */
+export interface ContractDefaultedData {
+  contractId: string;
+  defaultId: string;
+  defaulterPartyId: string;
+  defaulterSide: Side;
+  /** The defaulter's balance here when it was closed out: now the close-out's. */
+  collateralTaken: string;
+  closeOutPrice: string;
+  at: string;
+}
 
 /**
  * Who registers: an operator makes the contract live at once; anyone else only proposes it, and
@@ -55,9 +72,10 @@ export type ContractCommand =
   | { type: 'RegisterContract'; contractId: string; spec: ContractSpec; longParty?: PartyFacts; shortParty?: PartyFacts; consent: Consent; at: string }
   | { type: 'AcceptContract'; contractId: string; partyId: string; at: string }
   | { type: 'DeclineContract'; contractId: string; partyId: string; at: string }
-  | { type: 'DepositCollateral'; contractId: string; partyId: string; amount: string; at: string }
-  | { type: 'WithdrawCollateral'; contractId: string; partyId: string; amount: string; at: string; margin?: MarginStanding }
-  | { type: 'CloseContract'; contractId: string; partyId: string; closePrice: string; at: string };
+  | { type: 'DepositCollateral'; contractId: string; partyId: string; amount: string; at: string; sidesInDefault?: readonly string[] }
+  | { type: 'WithdrawCollateral'; contractId: string; partyId: string; amount: string; at: string; margin?: MarginStanding; sidesInDefault?: readonly string[] }
+  | { type: 'CloseContract'; contractId: string; partyId: string; closePrice: string; at: string; sidesInDefault?: readonly string[] }
+  | { type: 'MarkDefaulted'; contractId: string; defaultId: string; defaulterPartyId: string; closeOutPrice: string; at: string };
 
 /**
  * The withdrawing party's standing at margin-monitor (its `margin-<party>` stream), looked up by the
@@ -66,6 +84,12 @@ export type ContractCommand =
  */
 export interface MarginStanding {
   readonly defaulted: boolean;
+  /**
+   * The withdrawing side's mark-to-market on this contract at margin's accepted mark (decimal,
+   * rounded down): a loss is money the side owes, so collateral covers it before any withdrawal.
+   * Absent when no mark was accepted yet.
+   */
+  readonly markToMarket?: string;
   readonly openCalls: readonly { readonly callId: string; readonly status: string; readonly amount: string; readonly currency: string }[];
 }
 
@@ -81,6 +105,7 @@ export interface ContractState {
   readonly pendingClose?: { readonly partyId: string; readonly closePrice: string };
   /** PROPOSED: the party that proposed it, when known. */
   readonly proposedBy?: string;
+  readonly defaulted?: ContractDefaultedData;
 }
 
 const EMPTY: ContractState = { status: 'NONE', scale: 0, collateral: { LONG: 0n, SHORT: 0n }, required: { LONG: 0n, SHORT: 0n } };
@@ -103,6 +128,8 @@ export const contractDecider: Decider<ContractCommand, ContractState, ContractEv
         return moveCollateral(command, state, 'withdraw');
       case 'CloseContract':
         return closeContract(command, state);
+      case 'MarkDefaulted':
+        return markDefaulted(command, state);
       default:
         return assertNever(command, 'contract command');
     }
@@ -135,6 +162,11 @@ export const contractDecider: Decider<ContractCommand, ContractState, ContractEv
         return { ...state, pendingClose: { partyId: event.data.partyId, closePrice: event.data.closePrice } };
       case 'ContractClosed':
         return { ...state, status: 'CLOSED', pendingClose: undefined };
+      case 'ContractDefaulted': {
+        const d = event.data;
+        // The defaulter's collateral went to the close-out; nothing is required of the survivor any more.
+        return { ...state, status: 'DEFAULTED', pendingClose: undefined, defaulted: d, collateral: { ...state.collateral, [d.defaulterSide]: 0n }, required: { LONG: 0n, SHORT: 0n } };
+      }
       default:
         return assertNever(event, 'contract event');
     }
@@ -225,11 +257,61 @@ function requireOpen(state: ContractState, contractId: string): void {
   if (state.status !== 'OPEN') reject('contractId', 'openContract', `contract ${contractId} is ${state.status}; it cannot change`);
 }
 
+/** SPEC §3.9: from the default on, a defaulter's contract changes only by its close-out. */
+function refuseInDefault(state: ContractState, contractId: string, sidesInDefault: readonly string[] = []): void {
+  const d = state.defaulted;
+  if (d) reject('contractId', 'notDefaulted', `contract ${contractId} was closed out in default ${d.defaultId} of ${d.defaulterPartyId} at ${d.closeOutPrice}; it changes no more`);
+  const parties = [state.spec?.longPartyId, state.spec?.shortPartyId].filter((p) => p !== undefined && sidesInDefault.includes(p));
+  if (parties.length > 0) reject('contractId', 'notDefaulted', `${parties.join(' and ')} ${parties.length > 1 ? 'are' : 'is'} in default: contract ${contractId} is held for the close-out`);
+}
+
+/** The survivor of a closed-out contract takes its own collateral back; nothing else moves. */
+function withdrawAfterDefault(command: Extract<ContractCommand, { type: 'WithdrawCollateral' }>, state: ContractState): ContractEvent[] | undefined {
+  const d = state.defaulted;
+  if (!d || command.partyId === d.defaulterPartyId) return undefined;
+  const side = sideOf(state, command.partyId);
+  const problem = amountProblem(command.amount, state.scale);
+  if (problem) reject('amount', 'currencyScale', `amount ${problem} (${state.spec!.currency})`);
+  const amount = toMinor(command.amount, state.scale);
+  if (amount <= 0n) reject('amount', 'positive', 'amount must be greater than 0');
+  const balance = state.collateral[side] - amount;
+  if (balance < 0n) reject('amount', 'heldCollateral', `withdrawing ${command.amount} is more than the ${fromMinor(state.collateral[side], state.scale)} ${state.spec!.currency} held`);
+  const data = { contractId: command.contractId, partyId: command.partyId, side, amount: fromMinor(amount, state.scale), currency: state.spec!.currency, balance: fromMinor(balance, state.scale), at: command.at };
+  return [{ type: 'CollateralWithdrawn', data }];
+}
+
+function markDefaulted(command: Extract<ContractCommand, { type: 'MarkDefaulted' }>, state: ContractState): ContractEvent[] {
+  if (state.status === 'NONE') reject('contractId', 'knownContract', `contract ${command.contractId} is not registered`);
+  // Closed out once (a redelivered close-out adds nothing); closed by both sides before: nothing to mark.
+  if (state.status !== 'OPEN') return [];
+  const defaulterSide = sideOf(state, command.defaulterPartyId);
+  return [
+    {
+      type: 'ContractDefaulted',
+      data: {
+        contractId: command.contractId,
+        defaultId: command.defaultId,
+        defaulterPartyId: command.defaulterPartyId,
+        defaulterSide,
+        collateralTaken: fromMinor(state.collateral[defaulterSide], state.scale),
+        closeOutPrice: command.closeOutPrice,
+        at: command.at,
+      },
+    },
+  ];
+}
+
 function moveCollateral(
   command: Extract<ContractCommand, { type: 'DepositCollateral' | 'WithdrawCollateral' }>,
   state: ContractState,
   direction: 'deposit' | 'withdraw',
 ): ContractEvent[] {
+  if (command.type === 'WithdrawCollateral') {
+    const survivor = withdrawAfterDefault(command, state);
+    if (survivor) return survivor;
+  }
+  // A deposit too: the close-out reads the book at the default; money arriving after it would be outside the waterfall.
+  refuseInDefault(state, command.contractId, command.sidesInDefault);
   requireOpen(state, command.contractId);
   const side = sideOf(state, command.partyId);
   const problem = amountProblem(command.amount, state.scale);
@@ -246,13 +328,7 @@ function moveCollateral(
       reject('amount', 'noOpenMarginCall', `party ${command.partyId} has an open margin call: ${calls}; deposit to cure it before withdrawing`);
     }
   }
-  if (direction === 'withdraw' && balance < state.required[side]) {
-    reject(
-      'amount',
-      'aboveRequirement',
-      `withdrawing ${command.amount} would leave ${fromMinor(balance, state.scale)} ${state.spec!.currency}, below the ${side.toLowerCase()} side's requirement of ${fromMinor(state.required[side], state.scale)}`,
-    );
-  }
+  if (direction === 'withdraw') refuseBelowRequirement(command as Extract<ContractCommand, { type: 'WithdrawCollateral' }>, state, side, amount);
   const data = {
     contractId: command.contractId,
     partyId: command.partyId,
@@ -265,7 +341,29 @@ function moveCollateral(
   return [direction === 'deposit' ? { type: 'CollateralDeposited', data } : { type: 'CollateralWithdrawn', data }];
 }
 
+/**
+ * SPEC §3 (issue 8 defect 8): collateral leaves only down to the current requirement after
+ * mark-to-market — an unrealised loss is owed, so it is covered first; an unrealised gain is not
+ * cash and frees nothing (the pool's side). available = collateral + min(0, MTM) − agreed IM.
+ */
+function refuseBelowRequirement(command: Extract<ContractCommand, { type: 'WithdrawCollateral' }>, state: ContractState, side: Side, amountMinor: bigint): void {
+  const mtmText = command.margin?.markToMarket;
+  const mtmMinor = mtmText !== undefined && amountProblem(mtmText.replace(/^-/, ''), state.scale) === undefined ? toMinor(mtmText, state.scale) : 0n;
+  const lossMinor = mtmMinor < 0n ? mtmMinor : 0n;
+  const current = state.collateral[side];
+  const availableMinor = current + lossMinor - state.required[side];
+  if (amountMinor <= availableMinor) return;
+  const currency = state.spec!.currency;
+  const f = (minor: bigint) => fromMinor(minor, state.scale);
+  reject(
+    'amount',
+    'aboveRequirement',
+    `at most ${f(availableMinor > 0n ? availableMinor : 0n)} ${currency} is available to withdraw: collateral ${f(current)}, mark-to-market ${f(lossMinor)}, the ${side.toLowerCase()} side's requirement ${f(state.required[side])}`,
+  );
+}
+
 function closeContract(command: Extract<ContractCommand, { type: 'CloseContract' }>, state: ContractState): ContractEvent[] {
+  refuseInDefault(state, command.contractId, command.sidesInDefault);
   requireOpen(state, command.contractId);
   const side = sideOf(state, command.partyId);
   positiveOrReject('closePrice', command.closePrice);

@@ -1,6 +1,7 @@
-import { contractDecider, ContractSpec, MarginStanding, partyDecider } from '@backstop/intake';
-import { currencyOf, fromMinor } from '@backstop/kernel';
-import { EMPTY_ACCOUNT, evolveAccount, isOpenCall, marginStream } from '@backstop/margin';
+import { contractDecider, ContractSpec, contractTerms, MarginStanding, partyDecider } from '@backstop/intake';
+import { currencyOf, floatToMinor, fromMinor, Side } from '@backstop/kernel';
+import { DEFAULT_MARGIN_POLICY, EMPTY_ACCOUNT, EMPTY_MARKET, evolveAccount, evolveMarket, fallbackVolFor, isOpenCall, marginStream, marketStream } from '@backstop/margin';
+import { markToMarket } from '@backstop/margin-model';
 import { CommandDefinition, decideCommand, foldStream, OPERATOR_ONLY, Runtime, streamName } from '@backstop/platform';
 import { CloseContractDto, CollateralDto, ContractPartyDto, RegisterContractDto, RegisterPartyDto, UpdateCreditProfileDto } from './dto';
 import { readPartyFacts } from './party-facts';
@@ -89,6 +90,34 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     return { defaulted: state.defaulted !== undefined, openCalls };
   };
 
+  /**
+   * The side's mark-to-market on the contract at margin-monitor's accepted mark (its `market-*`
+   * stream, read as its `margin-*` stream is), rounded down: what a withdrawal must leave covered.
+   */
+  const markToMarketOf = async (contractId: string, partyId: string): Promise<string | undefined> => {
+    const { state: contract } = await foldStream(store, streamName('contract', contractId), contractDecider.evolve, contractDecider.initialState);
+    const spec = contract.spec;
+    if (!spec) return undefined;
+    const side: Side | undefined = spec.longPartyId === partyId ? 'LONG' : spec.shortPartyId === partyId ? 'SHORT' : undefined;
+    if (!side) return undefined;
+    const { state: market } = await foldStream(store, marketStream(spec.underlying), evolveMarket, EMPTY_MARKET);
+    const mark = market.lastSane;
+    if (!mark) return undefined;
+    const vol = Number(market.lastVolAnnual);
+    const volAnnual = vol > 0 && Number.isFinite(vol) ? vol : fallbackVolFor(DEFAULT_MARGIN_POLICY, spec.underlying);
+    const value = markToMarket(contractTerms(spec), side, { mark: Number(mark.price), volAnnual, nowMs: mark.atMs });
+    return fromMinor(floatToMinor(value, contract.scale, 'down'), contract.scale);
+  };
+
+  /** The contract's parties that are in default at margin-monitor (SPEC §3.9: the contract is held for the close-out). */
+  const sidesInDefault = async (contractId: string): Promise<string[]> => {
+    const { state } = await foldStream(store, streamName('contract', contractId), contractDecider.evolve, contractDecider.initialState);
+    const parties = state.spec ? [state.spec.longPartyId, state.spec.shortPartyId] : [];
+    const defaulted: string[] = [];
+    for (const partyId of parties) if ((await marginStanding(partyId)).defaulted) defaulted.push(partyId);
+    return defaulted;
+  };
+
   const collateral = (type: 'DepositCollateral' | 'WithdrawCollateral', summary: string): CommandDefinition<CollateralDto> => ({
     type,
     service: SERVICE,
@@ -98,8 +127,11 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     key: (p) => p.contractId,
     auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => {
-      const margin = type === 'WithdrawCollateral' ? await marginStanding(p.partyId) : undefined;
-      const command = { type, contractId: p.contractId, partyId: p.partyId, amount: p.amount, at: ctx.receivedAt, ...(margin ? { margin } : {}) };
+      const standing = type === 'WithdrawCollateral' ? await marginStanding(p.partyId) : undefined;
+      const mtm = type === 'WithdrawCollateral' ? await markToMarketOf(p.contractId, p.partyId) : undefined;
+      const margin = standing ? { ...standing, ...(mtm !== undefined ? { markToMarket: mtm } : {}) } : undefined;
+      const inDefault = await sidesInDefault(p.contractId);
+      const command = { type, contractId: p.contractId, partyId: p.partyId, amount: p.amount, at: ctx.receivedAt, ...(margin ? { margin } : {}), ...(inDefault.length > 0 ? { sidesInDefault: inDefault } : {}) };
       return decideCommand(store, streamName('contract', p.contractId), contractDecider, command, ctx, { contractId: p.contractId });
     },
   });
@@ -113,7 +145,8 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     key: (p) => p.contractId,
     auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => {
-      const command = { type: 'CloseContract' as const, contractId: p.contractId, partyId: p.partyId, closePrice: p.closePrice, at: ctx.receivedAt };
+      const inDefault = await sidesInDefault(p.contractId);
+      const command = { type: 'CloseContract' as const, contractId: p.contractId, partyId: p.partyId, closePrice: p.closePrice, at: ctx.receivedAt, ...(inDefault.length > 0 ? { sidesInDefault: inDefault } : {}) };
       return decideCommand(store, streamName('contract', p.contractId), contractDecider, command, ctx, { contractId: p.contractId });
     },
   };
@@ -125,7 +158,10 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     consent('AcceptContract', "The other side's consent to a proposed contract: it goes live (margined, priced, coverable) with the proposed terms."),
     consent('DeclineContract', 'The other side declines a proposed contract, or its proposer withdraws it; it never goes live.'),
     collateral('DepositCollateral', 'Post collateral to one side of a contract (cures a margin call before its deadline).'),
-    collateral('WithdrawCollateral', "Take collateral back, never below the side's requirement, and not while the party has an open margin call or is in default."),
+    collateral(
+      'WithdrawCollateral',
+      "Take collateral back, never below the side's requirement, and not while the party has an open margin call or either side is in default; after a close-out the surviving side takes all of its own back.",
+    ),
     closeContract,
   ];
 }

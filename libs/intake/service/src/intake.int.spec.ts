@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { startTestBackstop, TestBackstop } from '@backstop/platform';
 import { IntakeModule } from './intake.module';
 
@@ -111,5 +112,39 @@ describe('contract-intake over HTTP (real app, store file)', () => {
       expect((await app.get('/health/ready')).status).toBe(200);
       expect((await app.send('DepositCollateral', { contractId: 'opt1', partyId: 'cp1', amount: '1' })).reply.status).toBe('ACCEPTED');
     });
+  });
+
+  it("marks a contract DEFAULTED on settlement's close-out and refuses to move it (issue 8 defect 4)", async () => {
+    const at = app.clock.now().toISOString();
+    const fact = async (stream: string, type: string, data: Record<string, unknown>) => {
+      await app.runtime.store.append(stream, [{ id: randomUUID(), type, data: { ...data, at }, metadata: { causationId: randomUUID(), correlationId: 'test' } }], 'any');
+      await app.settle();
+    };
+    await fact('contract-d1', 'ContractRegistered', { ...contract('d1'), kind: 'PERPETUAL', optionType: undefined, strike: undefined, expiry: undefined, contractId: 'd1' });
+    expect((await app.send('DepositCollateral', { contractId: 'd1', partyId: 'cp1', amount: '7000' })).reply.status).toBe('ACCEPTED');
+    expect((await app.send('DepositCollateral', { contractId: 'd1', partyId: 'desk1', amount: '5000' })).reply.status).toBe('ACCEPTED');
+    await fact('default-cp1', 'ContractClosedOut', { defaultId: 'cp1', contractId: 'd1', defaulterPartyId: 'cp1', defaulterSide: 'SHORT', protectedPartyId: 'desk1', closeOutPrice: '75375', currency: 'USDC' });
+    const read = await app.get<{ collateral: Record<string, string>; status: string }>('/v1/contracts/d1');
+    expect(read.body).toMatchObject({ status: 'DEFAULTED', collateral: { LONG: '5000.000000', SHORT: '0.000000' } });
+    const withdraw = await app.send('WithdrawCollateral', { contractId: 'd1', partyId: 'cp1', amount: '1' });
+    expect(withdraw.reply.violations).toEqual([expect.objectContaining({ field: 'payload.contractId', rule: 'notDefaulted' })]);
+    const close = await app.send('CloseContract', { contractId: 'd1', partyId: 'desk1', closePrice: '70000' });
+    expect(close.reply.violations).toEqual([expect.objectContaining({ field: 'payload.contractId', rule: 'notDefaulted' })]);
+    expect((await app.send('WithdrawCollateral', { contractId: 'd1', partyId: 'desk1', amount: '5000' })).reply.status).toBe('ACCEPTED');
+  });
+
+  it("lets collateral go only down to the requirement after mark-to-market at margin's accepted mark (issue 8 defect 8)", async () => {
+    const at = app.clock.now().toISOString();
+    const fact = async (stream: string, type: string, data: Record<string, unknown>) => {
+      await app.runtime.store.append(stream, [{ id: randomUUID(), type, data: { ...data, at }, metadata: { causationId: randomUUID(), correlationId: 'test' } }], 'any');
+      await app.settle();
+    };
+    await fact('contract-m1', 'ContractRegistered', { ...contract('m1'), kind: 'PERPETUAL', optionType: undefined, strike: undefined, expiry: undefined, entryPrice: '60000', longInitialMargin: '1000', contractId: 'm1' });
+    expect((await app.send('DepositCollateral', { contractId: 'm1', partyId: 'desk1', amount: '5000' })).reply.status).toBe('ACCEPTED');
+    // margin-monitor accepted 58 500: desk1, long 2 from 60 000, is 3 000 down.
+    await fact('market-BTC-USD', 'MarkRecorded', { underlying: 'BTC-USD', price: '58500', volAnnual: '0.6', sane: true, receivedAt: at });
+    const refused = await app.send('WithdrawCollateral', { contractId: 'm1', partyId: 'desk1', amount: '4000' });
+    expect(refused.reply.violations).toEqual([expect.objectContaining({ field: 'payload.amount', rule: 'aboveRequirement', message: expect.stringMatching(/at most 1000.000000 USDC is available/) })]);
+    expect((await app.send('WithdrawCollateral', { contractId: 'm1', partyId: 'desk1', amount: '1000' })).reply.status).toBe('ACCEPTED');
   });
 });

@@ -1,4 +1,5 @@
 import { amountProblem, currencyOf, fromMinor, isSupportedCurrency, toMinor } from '@backstop/kernel';
+import { accountName } from './accounts';
 import { Posting } from './postings';
 import { SourceEvent } from './source-events';
 
@@ -69,6 +70,14 @@ const DEFAULT_EVENTS = new Set([
   'RecoveryAllocated',
 ]);
 
+const RECOVERABLE_PREFIX = 'pool-recoverable:';
+
+/** The defaulter's segment of a pool-recoverable account id (escaped as the account id escapes it). */
+function defaulterSegment(defaulter: string): string {
+  const id = accountName({ kind: 'pool-recoverable', tranche: 'junior', provider: 'x', defaulter });
+  return id.slice(id.lastIndexOf(':') + 1);
+}
+
 export class DefaultExplainer {
   private defaulter: string | undefined;
   private currency: string | undefined;
@@ -82,7 +91,13 @@ export class DefaultExplainer {
   private readonly payouts: ReportLine[] = [];
   private readonly claims: ReportLine[] = [];
   private readonly recoveries: ReportLine[] = [];
-  private readonly sums = { loss: 0n, defaulter: 0n, pool: 0n, paidOut: 0n, unpaid: 0n, poolClaim: 0n, recovered: 0n, recoveryAllocated: 0n };
+  private readonly sums = { loss: 0n, defaulter: 0n, pool: 0n, paidOut: 0n, unpaid: 0n, recovered: 0n, recoveryAllocated: 0n };
+  /**
+   * Net of every posting on a pool-recoverable account, by the account's defaulter segment: the
+   * pool's claim as the ledger holds it (tranche takes and margin advances not repaid, less what
+   * recoveries and repayments gave back), not as one event's totals state it.
+   */
+  private readonly recoverableBySegment = new Map<string, bigint>();
 
   constructor(readonly defaultId: string) {}
 
@@ -92,6 +107,7 @@ export class DefaultExplainer {
   }
 
   observe(event: SourceEvent, postings: readonly Posting[]): void {
+    this.trackRecoverable(postings);
     const s = (key: string) => String(event.data[key] ?? '?');
     if (event.type === 'MarginCoveredByBackstop' && typeof event.data.partyId === 'string') {
       this.cover.push({ line: this.line(event, postings, `margin call ${s('callId')} covered for ${s('partyId')}`, this.minor(event.data.amount)), party: event.data.partyId });
@@ -146,8 +162,7 @@ export class DefaultExplainer {
         return;
       case 'DefaultSettled': {
         const totals = (event.data.totals ?? {}) as Record<string, unknown>;
-        this.sums.poolClaim = this.minor(totals.advanceUnreturned);
-        this.settled = this.line(event, postings, `default settled (margin advances not repaid, the pool's claim: ${String(totals.advanceUnreturned ?? '0')})`, 0n);
+        this.settled = this.line(event, postings, `default settled (margin advances not repaid: ${String(totals.advanceUnreturned ?? '0')})`, 0n);
         return;
       }
       default:
@@ -157,7 +172,8 @@ export class DefaultExplainer {
 
   report(): DefaultReport {
     const f = (m: bigint) => this.format(m);
-    const { loss, defaulter, pool, paidOut, unpaid, poolClaim, recovered, recoveryAllocated } = this.sums;
+    const { loss, defaulter, pool, paidOut, unpaid, recovered, recoveryAllocated } = this.sums;
+    const poolClaim = this.defaulter === undefined ? 0n : (this.recoverableBySegment.get(defaulterSegment(this.defaulter)) ?? 0n);
     return {
       defaultId: this.defaultId,
       ...(this.defaulter ? { defaulter: this.defaulter } : {}),
@@ -185,6 +201,20 @@ export class DefaultExplainer {
         lossAccountedFor: paidOut + unpaid === loss,
       },
     };
+  }
+
+  private trackRecoverable(postings: readonly Posting[]): void {
+    for (const p of postings) {
+      if (this.currency !== undefined && p.currency !== this.currency) continue;
+      // pool-recoverable is credit-normal: a credit raises the claim, a debit (repaid) lowers it.
+      if (p.credit.startsWith(RECOVERABLE_PREFIX)) this.addRecoverable(p.credit, p.amountMinor);
+      if (p.debit.startsWith(RECOVERABLE_PREFIX)) this.addRecoverable(p.debit, -p.amountMinor);
+    }
+  }
+
+  private addRecoverable(account: string, deltaMinor: bigint): void {
+    const segment = account.slice(account.lastIndexOf(':') + 1);
+    this.recoverableBySegment.set(segment, (this.recoverableBySegment.get(segment) ?? 0n) + deltaMinor);
   }
 
   /** An event's decimal amount in minor units (0 when absent or unreadable: the line still shows). */

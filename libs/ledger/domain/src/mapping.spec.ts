@@ -213,7 +213,7 @@ describe('ledger mapping: money events → balanced postings', () => {
         `Dr variation-margin:cp1:c1 / Cr claim-on-defaulter:cp1 ${usdc(500)}`,
         `Dr collateral:cp1:c1 / Cr claim-on-defaulter:cp1 ${usdc(15000)}`,
       ]);
-      expect(describePostings(layer('DEFAULTER_OTHER_COLLATERAL', 2, '1000'))).toEqual([`Dr backstop-cover-advanced:cp1 / Cr claim-on-defaulter:cp1 ${usdc(1000)}`]);
+      expect(describePostings(layer('POOL_MARGIN_ADVANCE', 2, '1000'))).toEqual([`Dr backstop-cover-advanced:cp1 / Cr claim-on-defaulter:cp1 ${usdc(1000)}`]);
       expect(describePostings(layer('JUNIOR_TRANCHE', 3, '20000', { p1: '15000', p2: '5000' }))).toEqual([
         `Dr pool-capital:junior:p1 / Cr pool-recoverable:junior:p1:cp1 ${usdc(15000)}`,
         `Dr pool-capital:junior:p2 / Cr pool-recoverable:junior:p2:cp1 ${usdc(5000)}`,
@@ -261,7 +261,7 @@ describe('ledger mapping: money events → balanced postings', () => {
         poolId: 'main', defaultId: 'cp1', partyId: 'cp1', currency: 'USDC', order: [],
         layers: [
           { layer: 'DEFAULTER_CONTRACT_COLLATERAL', available: '15500', taken: '14000', remaining: '1500', perParty: {} },
-          { layer: 'DEFAULTER_OTHER_COLLATERAL', available: '1000', taken: '0', remaining: '1000', perParty: {} },
+          { layer: 'POOL_MARGIN_ADVANCE', available: '1000', taken: '0', remaining: '1000', perParty: {} },
         ],
         parties: [], perTranche: { JUNIOR: '0', SENIOR: '0' },
         advance: { outstanding: '1000', returned: '1000', unreturned: '0', returnedPerProvider: { JUNIOR: { p1: '750', p2: '250' }, SENIOR: {} }, unreturnedPerProvider: none },
@@ -279,7 +279,7 @@ describe('ledger mapping: money events → balanced postings', () => {
       book.apply('LossAllocated', { defaultId: 'cp1', layer: 'DEFAULTER_CONTRACT_COLLATERAL', step: 1, available: '15500', amount: '14000', remaining: '1500', perParty: {}, at });
       expect(book.balance('collateral:cp1:c1')).toBe(0n);
       expect(book.balance('pool-recoverable:junior:p1:cp1')).toBe(0n);
-      expectViolation(book, 'LossAllocated', { defaultId: 'cp1', layer: 'DEFAULTER_OTHER_COLLATERAL', step: 2, amount: '0.000001', perParty: {}, at }, /DEFAULTER_OTHER_COLLATERAL needs 1 minor units but the defaulter's accounts for it hold 0/);
+      expectViolation(book, 'LossAllocated', { defaultId: 'cp1', layer: 'POOL_MARGIN_ADVANCE', step: 2, amount: '0.000001', perParty: {}, at }, /POOL_MARGIN_ADVANCE needs 1 minor units but the defaulter's accounts for it hold 0/);
       expectViolation(book, 'DefaultLossCharged', { ...charged, surplusToDefaulter: '1499' }, /advance returned 1000000000 \+ surplus 1499000000 minor units ≠ what the defaulter's layers left unused \(2500000000\)/);
     });
 

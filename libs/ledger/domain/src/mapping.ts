@@ -59,6 +59,8 @@ export function legsFor(event: LedgerSourceEvent, books: BooksView): Leg[] {
     case 'PositionOpened': // margin's mirror of ContractRegistered
     case 'CollateralRecorded': // margin's mirror of intake's CollateralDeposited / CollateralWithdrawn
     case 'BackstopCoverRecorded': // margin's mirror of settlement's MarginCoveredByBackstop
+    case 'BackstopCoverReturned': // margin's mirror of settlement's MarginAdvanceRepaid
+    case 'ContractDefaulted': // intake's mirror of settlement's ContractClosedOut (the waterfall books the collateral)
     case 'PositionClosedOut': // margin's mirror of settlement's ContractClosedOut (booked from settlement's events)
     case 'MarkRecorded':
     case 'MarkStale': // an alarm, no money
@@ -141,6 +143,8 @@ export function legsFor(event: LedgerSourceEvent, books: BooksView): Leg[] {
       return premiumIncome(event.data, books);
     case 'MarginCoveredByBackstop':
       return marginCover(event.data, books);
+    case 'MarginAdvanceRepaid':
+      return advanceRepaid(event.data, books);
     case 'DefaultLossCharged':
       return defaulterMoneyBack(event.data, books);
 
@@ -342,6 +346,26 @@ function marginCover(data: EventOf<'MarginCoveredByBackstop'>['data'], books: Bo
   ];
 }
 
+/**
+ * The party's own deposit replaced the pool's margin (SPEC §3.8): the advance leaves the margin the
+ * pool posted for the party, in cash to the providers who funded it, whose claim on the party ends.
+ */
+function advanceRepaid(data: EventOf<'MarginAdvanceRepaid'>['data'], books: BooksView): Leg[] {
+  const { currency, scale } = currencyFrom(data.currency);
+  const total = amount(data.amount, scale, 'amount');
+  const parts = parseParts(data.perProvider, scale, 'perProvider');
+  const sum = sumParts(parts);
+  if (sum !== total) problem(`perProvider sums to ${sum} minor units, not the amount ${total}`);
+  const memo = `margin advance for ${data.partyId} repaid by its deposit ${data.reference}`;
+  const sources = [{ ref: advanced(data.partyId), balanceMinor: books.balance(advanced(data.partyId), currency) }];
+  return [
+    ...takeFrom(sources, total, 'MarginAdvanceRepaid', currency, memo),
+    ...parts.map((p) => credit(cash(p.id), p.amountMinor, currency, memo)),
+    ...parts.map((p) => debit(recoverable(p.tranche ?? problem(`perProvider entry ${p.id} names no tranche`), p.id, data.partyId), p.amountMinor, currency, memo)),
+    credit(claimOn(data.partyId), total, currency, memo),
+  ];
+}
+
 type Source = { ref: AccountRef; balanceMinor: bigint };
 
 /**
@@ -394,7 +418,10 @@ function takeFrom(sources: readonly Source[], total: bigint, what: string, curre
 }
 
 const CONTRACT_LAYER = 'DEFAULTER_CONTRACT_COLLATERAL';
-const OTHER_LAYER = 'DEFAULTER_OTHER_COLLATERAL';
+const OTHER_LAYER = 'POOL_MARGIN_ADVANCE';
+/** Stores written before the rename call the pool's margin advance layer by its old name. */
+const OTHER_LAYER_LEGACY = 'DEFAULTER_OTHER_COLLATERAL';
+const isAdvanceLayer = (layer: string): boolean => layer === OTHER_LAYER || layer === OTHER_LAYER_LEGACY;
 
 /**
  * One waterfall layer's take (SPEC §5). The defaulter's layers pay down what it owes; a tranche's
@@ -409,8 +436,8 @@ function lossAllocated(data: EventOf<'LossAllocated'>['data'], books: BooksView)
   if (data.layer === CONTRACT_LAYER) {
     return [...takeContractMargin(data.defaultId, defaulter, total, data.layer, currency, memo, books), credit(claimOn(defaulter), total, currency, memo)];
   }
-  if (data.layer === OTHER_LAYER) {
-    // settlement: "the defaulter's other collateral is what the pool posted for it" (no default fund yet)
+  if (isAdvanceLayer(data.layer as string)) {
+    // settlement: the pool's margin advance for the defaulter, paid to the parties it was earmarked for
     const sources = [{ ref: advanced(defaulter), balanceMinor: books.balance(advanced(defaulter), currency) }];
     return [...takeFrom(sources, total, data.layer, currency, memo), credit(claimOn(defaulter), total, currency, memo)];
   }
@@ -430,7 +457,7 @@ function defaulterMoneyBack(data: EventOf<'DefaultLossCharged'>['data'], books: 
   const { currency, scale } = defaultCurrency(data, books);
   const defaulter = data.partyId;
   const remainingOf = (layer: string) => {
-    const line = data.layers.find((l) => l.layer === layer);
+    const line = data.layers.find((l) => (layer === OTHER_LAYER ? isAdvanceLayer(l.layer as string) : l.layer === layer));
     return line ? amount(line.remaining, scale, `layers.${layer}.remaining`) : 0n;
   };
   const unusedContract = remainingOf(CONTRACT_LAYER);

@@ -124,7 +124,7 @@ describe('ledger projection', () => {
     book.apply('ContractClosedOut', { defaultId: 'cp1', contractId: 'c2', closeOutPrice: '9', protectedPartyId: 'desk1', lossOwed: '200', currency: 'USDC', at });
     book.apply('LossesAssessed', { defaultId: 'cp1', partyId: 'cp1', currency: 'USDC', contractCollateral: '407', parties: [{ partyId: 'desk1', lossOwed: '500' }], at });
     layer('DEFAULTER_CONTRACT_COLLATERAL', 1, '407');
-    layer('DEFAULTER_OTHER_COLLATERAL', 2, '0');
+    layer('POOL_MARGIN_ADVANCE', 2, '0');
     layer('JUNIOR_TRANCHE', 3, '93', { perProvider: { p1: '93' } });
     layer('SENIOR_TRANCHE', 4, '0', { perProvider: {} });
     book.apply('PayoutMade', { defaultId: 'cp1', partyId: 'desk1', amount: '500', fromDefaulter: '407', fromPool: '93', currency: 'USDC', at });
@@ -143,7 +143,7 @@ describe('ledger projection', () => {
     expect(report.closeOuts.map((l) => `${l.label} ${l.amount}`)).toEqual(['c1 closed out at 9; desk1 is owed 300.000000', 'c2 closed out at 9; desk1 is owed 200.000000']);
     expect(report.layers.map((l) => `${l.step}. ${l.layer} ${l.amount} ${l.eventId} ${l.postings.length}`)).toEqual([
       '1. DEFAULTER_CONTRACT_COLLATERAL 407.000000 e19 3',
-      '2. DEFAULTER_OTHER_COLLATERAL 0.000000 e20 0',
+      '2. POOL_MARGIN_ADVANCE 0.000000 e20 0',
       '3. JUNIOR_TRANCHE 93.000000 e21 1',
       '4. SENIOR_TRANCHE 0.000000 e22 0',
     ]);
@@ -154,8 +154,11 @@ describe('ledger projection', () => {
     ]);
     expect(report.totals).toEqual({
       lossOwed: '500.000000', paidByDefaulter: '407.000000', paidByPool: '93.000000', paidOut: '500.000000', unpaidClaims: '0.000000',
-      poolClaim: '0.000000', recovered: '0.000000', recoveryAllocated: '0.000000', layersMatchPayouts: true, lossAccountedFor: true,
+      poolClaim: '93.000000', recovered: '0.000000', recoveryAllocated: '0.000000', layersMatchPayouts: true, lossAccountedFor: true,
     });
+    // Issue 8 defect 10: the pool's claim is what the ledger holds recoverable from the defaulter.
+    const recoverable = fresh.balances().filter((l) => l.account.startsWith('pool-recoverable:') && l.account.endsWith(':cp1'));
+    expect(recoverable.map((l) => `${l.account} ${l.balance}`)).toEqual(['pool-recoverable:junior:p1:cp1 93.000000']);
     expect(report.settled?.eventId).toBe('e24');
   });
 });

@@ -88,7 +88,7 @@ describe('ledger × the services\' own deciders', () => {
           const funding = (p.deskCollateral * BigInt(p.fundingPercent)) / 100n;
           w.add('FundingExchanged', { contractId: 'c1', payerPartyId: 'desk1', receiverPartyId: 'cp1', amount: usdc(funding), currency: 'USDC', rate: '0.0001', mark: '60000', at: day(2) }, 'margin-desk1');
           const cover = ((p.capital[0] + p.capital[1]) * BigInt(p.coverPercent)) / 100n;
-          if (cover > 0n) w.run(pool, 'pool-main', { type: 'CoverMarginCall', callId: 'call1', partyId: 'cp1', amount: usdc(cover), currency: 'USDC', at: day(3) });
+          if (cover > 0n) w.run(pool, 'pool-main', { type: 'CoverMarginCall', callId: 'call1', partyId: 'cp1', amount: usdc(cover), currency: 'USDC', protections: [{ partyId: 'desk1', coverageLimit: '100000' }], at: day(3) });
 
           // settlement: cp1 defaults; close-out at the mark, the pool's charge, the lines, a recovery
           const d = 'default-cp1';

@@ -43,6 +43,7 @@ export const EVENT_EFFECTS: Readonly<Record<LedgerEventType, EventEffect>> = {
   CollateralWithdrawn: 'postings',
   ContractCloseRequested: 'none',
   ContractClosed: 'none',
+  ContractDefaulted: 'none',
   // premium-pricing
   QuoteIssued: 'none',
   QuoteBound: 'none',
@@ -65,6 +66,7 @@ export const EVENT_EFFECTS: Readonly<Record<LedgerEventType, EventEffect>> = {
   PositionOpened: 'none',
   CollateralRecorded: 'none',
   BackstopCoverRecorded: 'none',
+  BackstopCoverReturned: 'none',
   PositionClosedOut: 'none',
   MarkRecorded: 'none',
   MarkStale: 'none',
@@ -80,6 +82,7 @@ export const EVENT_EFFECTS: Readonly<Record<LedgerEventType, EventEffect>> = {
   CapitalWithdrawn: 'postings',
   PremiumIncomeDistributed: 'postings',
   MarginCoveredByBackstop: 'postings',
+  MarginAdvanceRepaid: 'postings',
   WithdrawalsFrozen: 'none',
   DefaultLossCharged: 'postings',
   WithdrawalsUnfrozen: 'none',

@@ -212,8 +212,15 @@ describe('account decider (margin-<partyId>)', () => {
 
     it('triggers an OPERATOR default with the reason and the last sane marks; open calls end with it', () => {
       const events = spec.given([opened(), issued]).when(declare).events();
-      expect(events).toEqual([{ type: 'DefaultTriggered', data: { partyId: 'desk1', reason: 'OPERATOR', detail: 'insolvency filed', lastSaneMarks: marks, at: at(2) } }]);
+      expect(events).toEqual([{ type: 'DefaultTriggered', data: { partyId: 'desk1', reason: 'OPERATOR', detail: 'insolvency filed', lastSaneMarks: marks, declaredBy: 'backstop.margin.commands', at: at(2) } }]);
       expect(spec.given([opened(), issued, ...events]).when({ type: 'MissCall', partyId: 'desk1', callId: 'mc-desk1-1', now: at(7) }).events()).toEqual([]);
+    });
+
+    it('carries the close-out price per underlying the operator gave, with the actor (issue 8 defect 2)', () => {
+      const withPrice = { ...declare, closeOutPrices: { 'BTC-USD': '30000' }, declaredBy: 'operator:ops-1' };
+      expect(spec.given([opened()]).when(withPrice).events()[0].data).toMatchObject({ closeOutPrices: { 'BTC-USD': '30000' }, declaredBy: 'operator:ops-1', lastSaneMarks: marks });
+      const bad = spec.given([opened()]).when({ ...declare, closeOutPrices: { 'BTC-USD': '-1', 'DOGE-USD': '0.1' } }).rejection();
+      expect(rules(bad)).toEqual(['closeOutPrices.BTC-USD:positive', 'closeOutPrices.DOGE-USD:heldUnderlying']);
     });
 
     it('rejects an unknown party and a party already in default', () => {

@@ -57,6 +57,7 @@ export type AccountEvent =
   | DomainEvent<'PositionOpened', PositionSpec & { partyId: string; at: string }>
   | DomainEvent<'CollateralRecorded', { partyId: string; contractId: string; side: Side; change: CollateralChange; amount: string; balance: string; currency: string; at: string }>
   | DomainEvent<'BackstopCoverRecorded', { partyId: string; callId: string; amount: string; currency: string; at: string }>
+  | DomainEvent<'BackstopCoverReturned', { partyId: string; amount: string; currency: string; reference: string; at: string }>
   | DomainEvent<
       'MarginCallIssued',
       {
@@ -74,7 +75,7 @@ export type AccountEvent =
     >
   | DomainEvent<'MarginCallCured', { callId: string; partyId: string; currency: string; equity: string; cause: CureCause; at: string }>
   | DomainEvent<'MarginCallMissed', { callId: string; partyId: string; amount: string; currency: string; at: string }>
-  | DomainEvent<'DefaultTriggered', { partyId: string; reason: DefaultReason; detail: string; callId?: string; lastSaneMarks: LastSaneMarks; at: string }>
+  | DomainEvent<'DefaultTriggered', DefaultTriggeredData>
   | DomainEvent<'FundingExchanged', { contractId: string; payerPartyId: string; receiverPartyId: string; amount: string; currency: string; rate: string; mark: string; at: string }>
   | DomainEvent<
       'ContractSettled',
@@ -94,6 +95,19 @@ export type AccountEvent =
     >
   | DomainEvent<'PositionClosedOut', PositionCloseOut>;
 
+export interface DefaultTriggeredData {
+  partyId: string;
+  reason: DefaultReason;
+  detail: string;
+  callId?: string;
+  lastSaneMarks: LastSaneMarks;
+  /** OPERATOR only: the close-out price per underlying the operator gave (SPEC §3.9), if any. */
+  closeOutPrices?: Record<string, string>;
+  /** OPERATOR only: who declared it (the HTTP caller, or the Kafka command topic). */
+  declaredBy?: string;
+  at: string;
+}
+
 /** What margin keeps of settlement's ContractClosedOut (the money is settlement's and the ledger's). */
 export interface PositionCloseOut {
   contractId: string;
@@ -111,11 +125,21 @@ export type AccountCommand =
   | { type: 'OpenPosition'; partyId: string; position: PositionSpec; at: string }
   | { type: 'RecordCollateral'; partyId: string; contractId: string; side: Side; change: CollateralChange; amount: string; balance: string; currency: string; at: string; after: Assessment }
   | { type: 'RecordBackstopCover'; partyId: string; callId: string; amount: string; currency: string; at: string }
+  | { type: 'RecordBackstopCoverReturn'; partyId: string; amount: string; currency: string; reference: string; at: string }
   | { type: 'AssessMargin'; partyId: string; assessment: Assessment; lastSaneMarks: LastSaneMarks; at: string }
   | { type: 'MissCall'; partyId: string; callId: string; now: string }
   | { type: 'CheckSecondDeadline'; partyId: string; callId: string; now: string; assessment: Assessment; lastSaneMarks: LastSaneMarks }
-  | { type: 'DeclareDefault'; partyId: string; reason: string; at: string; lastSaneMarks: LastSaneMarks }
-  | { type: 'ExchangeFunding'; partyId: string; contractId: string; fundingAt: string; rate: string; mark: string }
+  | { type: 'DeclareDefault'; partyId: string; reason: string; at: string; lastSaneMarks: LastSaneMarks; closeOutPrices?: Readonly<Record<string, string>>; declaredBy?: string }
+  | {
+      type: 'ExchangeFunding';
+      partyId: string;
+      contractId: string;
+      fundingAt: string;
+      rate: string;
+      mark: string;
+      /** Set when either side is in default (the monitor knows both accounts; this stream only its own). */
+      sideInDefault?: { partyId: string; since: string };
+    }
   | { type: 'SettleContract'; partyId: string; contractId: string; reason: SettlementReason; price: string; priceBasis?: SettlementPriceBasis; priceDetail?: string; at: string }
   | ({ type: 'CloseOutPosition'; partyId: string } & PositionCloseOut);
 
@@ -167,6 +191,8 @@ export function accountDecider(policy: CallPolicy): Decider<AccountCommand, Acco
           return recordCollateral(command, state);
         case 'RecordBackstopCover':
           return recordBackstopCover(command, state);
+        case 'RecordBackstopCoverReturn':
+          return recordBackstopCoverReturn(command, state);
         case 'AssessMargin':
           return assessMargin(command, state, policy);
         case 'MissCall':
@@ -271,6 +297,14 @@ function recordBackstopCover(command: Cmd<'RecordBackstopCover'>, state: Account
   return [{ type: 'BackstopCoverRecorded', data }];
 }
 
+/** settlement's MarginAdvanceRepaid: the party's own deposit replaced the pool's margin (SPEC §3.8). */
+function recordBackstopCoverReturn(command: Cmd<'RecordBackstopCoverReturn'>, state: AccountState): AccountEvent[] {
+  if (state.partyId === undefined) reject('partyId', 'knownParty', `party ${command.partyId} has no margin account`);
+  checkAmount('amount', command.amount, command.currency);
+  const { type: _type, ...data } = command;
+  return [{ type: 'BackstopCoverReturned', data }];
+}
+
 function defaultTriggered(partyId: string, reason: DefaultReason, detail: string, lastSaneMarks: LastSaneMarks, at: string, callId?: string): AccountEvent {
   return { type: 'DefaultTriggered', data: { partyId, reason, detail, ...(callId ? { callId } : {}), lastSaneMarks, at } };
 }
@@ -331,7 +365,27 @@ function checkSecondDeadline(command: Cmd<'CheckSecondDeadline'>, state: Account
 function declareDefault(command: Cmd<'DeclareDefault'>, state: AccountState): AccountEvent[] {
   if (state.partyId === undefined) reject('partyId', 'knownParty', `party ${command.partyId} has no margin account (no position was ever opened)`);
   if (state.defaulted) reject('partyId', 'notInDefault', `party ${command.partyId} is already in default since ${state.defaulted.at} (${state.defaulted.reason})`);
-  return [defaultTriggered(command.partyId, 'OPERATOR', command.reason, command.lastSaneMarks, command.at)];
+  const closeOutPrices = closeOutPricesOf(command, state);
+  const event = defaultTriggered(command.partyId, 'OPERATOR', command.reason, command.lastSaneMarks, command.at);
+  if (event.type !== 'DefaultTriggered') return [event];
+  return [{ ...event, data: { ...event.data, ...(closeOutPrices ? { closeOutPrices } : {}), declaredBy: command.declaredBy ?? 'backstop.margin.commands' } }];
+}
+
+/** An operator's close-out prices: one per underlying the party holds an open position on, each a positive decimal. */
+function closeOutPricesOf(command: Cmd<'DeclareDefault'>, state: AccountState): Record<string, string> | undefined {
+  if (command.closeOutPrices === undefined) return undefined;
+  const held = new Set(Object.values(state.positions).filter((p) => !p.settled).map((p) => p.underlying));
+  const v = new Violations();
+  const entries = Object.entries(command.closeOutPrices).sort(([a], [b]) => (a < b ? -1 : 1));
+  for (const [underlying, price] of entries) {
+    const field = `closeOutPrices.${underlying}`;
+    if (!held.has(underlying)) v.add(field, 'heldUnderlying', `party ${command.partyId} holds no open position on ${underlying}`);
+    const problem = typeof price === 'string' ? amountProblem(price, 12) : 'must be a decimal string';
+    if (problem) v.add(field, 'decimal', `${field} ${problem}`);
+    else if (!(Number(price) > 0)) v.add(field, 'positive', `${field} must be greater than 0`);
+  }
+  v.throwIfAny();
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }
 
 function longPosition(state: AccountState, contractId: string): AccountPosition {
@@ -345,6 +399,10 @@ function exchangeFunding(command: Cmd<'ExchangeFunding'>, state: AccountState): 
   if (position.kind !== 'PERPETUAL') reject('contractId', 'perpetual', `contract ${command.contractId} is a ${position.kind}; only perpetuals pay funding`);
   const atMs = ms(command.fundingAt);
   if (position.settled || atMs <= ms(position.openedAt)) return [];
+  // SPEC §3.9: nothing accrues on a defaulter's contracts from the default on. Its book was read for
+  // the close-out at the trigger; a flow booked after it would move collateral the waterfall already
+  // counted (the ledger then cannot book the waterfall). So none is decided once a side is in default.
+  if (state.defaulted !== undefined || command.sideInDefault !== undefined) return [];
   if (position.fundedThrough !== undefined && atMs <= ms(position.fundedThrough)) return [];
   const scale = currencyOf(position.currency).scale;
   // A zero flow is recorded too: every funding instant is decided once, on the record, so a
@@ -439,6 +497,8 @@ export function evolveAccount(state: AccountState, event: AccountEvent): Account
       const amount = toMinor(d.amount, currencyOf(d.currency).scale);
       return updateCall(state, call.callId, { netDepositsMinor: call.netDepositsMinor + (d.change === 'DEPOSIT' ? amount : -amount) });
     }
+    case 'BackstopCoverReturned':
+      return state;
     case 'BackstopCoverRecorded': {
       const call = state.calls[event.data.callId];
       if (call === undefined) return state;

@@ -256,6 +256,12 @@ export class MarginMonitor {
         account.coverMinor += toMinor(event.data.amount, account.scale);
         return;
       }
+      case 'BackstopCoverReturned': {
+        const account = this.account(partyId, event.data.currency);
+        const back = toMinor(event.data.amount, account.scale);
+        account.coverMinor = account.coverMinor > back ? account.coverMinor - back : 0n;
+        return;
+      }
       case 'MarginCallIssued':
       case 'MarginCallCured':
       case 'MarginCallMissed':

@@ -195,6 +195,21 @@ describe('margin workflow over the in-memory store', () => {
     expect(h.port.eventsOf('FundingExchanged').map((e) => e.data.payerPartyId)).toEqual(['desk1', 'cp1']);
   });
 
+  it('books no funding on a defaulter\'s contracts from the default on, even a mark 120 ms after DeclareDefault (issue 8 defect 5)', async () => {
+    const h = harness();
+    await h.register({ contractId: 'c1' });
+    await h.deposit('c1', 'desk1', 30_000);
+    await h.deposit('c1', 'cp1', 30_000);
+    await h.mark('60000', 7.9, { fundingRate: '0.0001' });
+    // The operator declares cp1 (the SHORT side: the flows live in desk1's stream) in default just before the instant.
+    await h.workflow.declareDefault(h.source(), 'cp1', 'court order', iso(T0 + 8 * HOUR_MS - 100));
+    // A mark 120 ms later crosses the 8h funding instant: nothing may move between the sides any more.
+    await h.workflow.onMark(h.source(), { underlying: 'BTC-USD', price: '60010', volAnnual: '0.6', fundingRate: '0.0001', at: iso(T0 + 8 * HOUR_MS + 20), receivedAt: iso(T0 + 8 * HOUR_MS + 20) });
+    await h.mark('60300', 16.5, { fundingRate: '0.0001' });
+    expect(h.port.eventsOf('FundingExchanged')).toEqual([]);
+    expect(h.monitor.accountFigures('cp1')[0].flowsMinor).toBe(0n);
+  });
+
   it('records a funding instant without a published rate as a zero flow, so a restart never re-decides it at a later rate', async () => {
     const h = harness();
     await h.register({ contractId: 'c1' });
@@ -272,7 +287,7 @@ describe('margin workflow over the in-memory store', () => {
     await h.register({ contractId: 'c1' });
     await h.mark('60000', 1);
     const outcome = await h.workflow.declareDefault(h.source(), 'cp1', 'court order', at(2));
-    expect(outcome.events[0].data).toEqual({ partyId: 'cp1', reason: 'OPERATOR', detail: 'court order', lastSaneMarks: { 'BTC-USD': '60000' }, at: at(2) });
+    expect(outcome.events[0].data).toEqual({ partyId: 'cp1', reason: 'OPERATOR', detail: 'court order', lastSaneMarks: { 'BTC-USD': '60000' }, declaredBy: 'backstop.margin.commands', at: at(2) });
   });
 
   it('grows the book past its capacity without changing any figure', async () => {

@@ -89,7 +89,7 @@ export class MarginWorkflow {
     for (const due of this.monitor.fundingDue(u, nowMs)) {
       const fundingAt = iso(due.fundingAtMs);
       await this.tryAccount(
-        { type: 'ExchangeFunding', partyId: due.longPartyId, contractId: due.contractId, fundingAt, rate: due.rate, mark: due.mark },
+        { type: 'ExchangeFunding', partyId: due.longPartyId, contractId: due.contractId, fundingAt, rate: due.rate, mark: due.mark, ...this.sideInDefault(due.contractId) },
         cause(source, `funding:${due.contractId}:${fundingAt}`, fundingAt),
       );
       this.monitor.fundingDecided(due.contractId, due.fundingAtMs);
@@ -173,9 +173,36 @@ export class MarginWorkflow {
     await this.tryAccount({ type: 'RecordBackstopCover', ...input }, cause(source, source.id, input.at));
   }
 
+  /** settlement's MarginAdvanceRepaid: the pool's margin leaves the party's equity (its deposit replaced it). */
+  async onBackstopCoverReturned(source: Source, input: { partyId: string; amount: string; currency: string; reference: string; at: string }): Promise<void> {
+    await this.tryAccount({ type: 'RecordBackstopCoverReturn', ...input }, cause(source, source.id, input.at));
+  }
+
   /** An operator's DeclareDefault: a rejection goes back to the caller. */
-  declareDefault(source: Source, partyId: string, reason: string, at: string): Promise<DecisionOutcome> {
-    return this.port.decideAccount({ type: 'DeclareDefault', partyId, reason, at, lastSaneMarks: this.monitor.lastSaneMarks(partyId) }, cause(source, source.id, at));
+  declareDefault(source: Source, partyId: string, reason: string, at: string, closeOutPrices?: Readonly<Record<string, string>>): Promise<DecisionOutcome> {
+    return this.port.decideAccount(
+      {
+        type: 'DeclareDefault',
+        partyId,
+        reason,
+        at,
+        lastSaneMarks: this.monitor.lastSaneMarks(partyId),
+        ...(closeOutPrices !== undefined ? { closeOutPrices } : {}),
+        ...(source.actor !== undefined ? { declaredBy: source.actor } : {}),
+      },
+      cause(source, source.id, at),
+    );
+  }
+
+  /** Either side of the contract in default, as the monitor knows both accounts. */
+  private sideInDefault(contractId: string): { sideInDefault?: { partyId: string; since: string } } {
+    const spec = this.monitor.contractSpec(contractId);
+    if (spec === undefined) return {};
+    for (const partyId of [spec.longPartyId, spec.shortPartyId]) {
+      const defaulted = this.monitor.accountState(partyId)?.defaulted;
+      if (defaulted) return { sideInDefault: { partyId, since: defaulted.at } };
+    }
+    return {};
   }
 
   private async assess(source: Source, causationId: string, partyId: string, assessment: Assessment, at: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { IsNotEmpty, IsString, MaxLength } from 'class-validator';
+import { IsNotEmpty, IsObject, IsOptional, IsString, MaxLength } from 'class-validator';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsEntityId } from '@backstop/platform';
 
@@ -7,6 +7,15 @@ export class DeclareDefaultDto {
   @IsEntityId() partyId!: string;
   /** Why, in words an auditor can follow (recorded as the DefaultTriggered detail). */
   @IsString() @IsNotEmpty() @MaxLength(500) reason!: string;
+  /**
+   * The close-out price per underlying (decimal strings), e.g. { "BTC-USD": "30000" }: the level the
+   * operator can actually liquidate at when the accepted mark is behind the market (SPEC §3.9).
+   * Each must be an underlying the party holds; absent, the close-out uses the accepted mark.
+   */
+  @ApiPropertyOptional({ type: 'object', additionalProperties: { type: 'string' }, example: { 'BTC-USD': '30000' } })
+  @IsOptional()
+  @IsObject()
+  closeOutPrices?: Record<string, string>;
 }
 
 export const MARGIN_STATUSES = ['OK', 'IN_CALL', 'DEFAULTED'] as const;

@@ -10,13 +10,14 @@ export function marginCommands(engine: MarginEngine): CommandDefinition<DeclareD
     type: 'DeclareDefault',
     service: SERVICE,
     schemaVersion: 1,
-    summary: "An operator declares a party in default: DefaultTriggered (OPERATOR) with the last sane marks of its underlyings; default-settlement takes over.",
+    summary:
+      'An operator declares a party in default: DefaultTriggered (OPERATOR) with the accepted marks of its underlyings and, if given, the close-out price per underlying (recorded with the actor); default-settlement takes over.',
     dto: DeclareDefaultDto,
     key: (p) => p.partyId,
     auth: OPERATOR_ONLY,
     handle: async (p, ctx: CommandContext): Promise<Accepted> => {
       const source = { id: ctx.commandId, correlationId: ctx.correlationId, ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}), ...(ctx.actor ? { actor: ctx.actor } : {}) };
-      const outcome = await engine.declareDefault(source, p.partyId, p.reason, ctx.receivedAt);
+      const outcome = await engine.declareDefault(source, p.partyId, p.reason, ctx.receivedAt, p.closeOutPrices);
       return { stream: outcome.stream, revision: outcome.lastRevision, ids: { partyId: p.partyId }, events: outcome.events.map((e) => e.type) };
     },
   };

@@ -31,7 +31,7 @@ import { MarginServiceConfig } from './margin.config';
 const CONFLICT_RETRIES_MAX = 5;
 
 /** Event types margin-monitor consumes from other services (SPEC §1 table). */
-export const CONSUMED_EVENT_TYPES = ['ContractRegistered', 'CollateralDeposited', 'CollateralWithdrawn', 'ContractClosed', 'MarginCoveredByBackstop', 'ContractClosedOut'] as const;
+export const CONSUMED_EVENT_TYPES = ['ContractRegistered', 'CollateralDeposited', 'CollateralWithdrawn', 'ContractClosed', 'MarginCoveredByBackstop', 'MarginAdvanceRepaid', 'ContractClosedOut'] as const;
 
 /** A message that can never be handled (schema-invalid input): retried a bounded number of times, then dead-lettered. */
 export class InvalidInputError extends Error {
@@ -273,6 +273,8 @@ export class MarginEngine {
           });
         case 'MarginCoveredByBackstop':
           return this.workflow.onBackstopCover(s, { callId: p.callId as string, partyId: p.partyId as string, amount: p.amount as string, currency: p.currency as string, at: p.at as string });
+        case 'MarginAdvanceRepaid':
+          return this.workflow.onBackstopCoverReturned(s, { partyId: p.partyId as string, amount: p.amount as string, currency: p.currency as string, reference: p.reference as string, at: p.at as string });
         default:
           this.logger.debug('event type not used by margin-monitor', { type: envelope.type });
       }
@@ -292,6 +294,8 @@ export class MarginEngine {
         return strings(p, ['defaultId', 'contractId', 'defaulterPartyId', 'protectedPartyId', 'closeOutPrice', 'currency', 'at']);
       case 'MarginCoveredByBackstop':
         return strings(p, ['callId', 'partyId', 'amount', 'currency', 'at']);
+      case 'MarginAdvanceRepaid':
+        return strings(p, ['partyId', 'amount', 'currency', 'reference', 'at']);
       default:
         return undefined;
     }
@@ -303,8 +307,8 @@ export class MarginEngine {
   }
 
   /** An operator's DeclareDefault (already validated); a DomainRejection goes back as the reply. */
-  declareDefault(envelopeLike: Source, partyId: string, reason: string, at: string): Promise<DecisionOutcome> {
-    return this.run(() => this.workflow.declareDefault(envelopeLike, partyId, reason, at));
+  declareDefault(envelopeLike: Source, partyId: string, reason: string, at: string, closeOutPrices?: Readonly<Record<string, string>>): Promise<DecisionOutcome> {
+    return this.run(() => this.workflow.declareDefault(envelopeLike, partyId, reason, at, closeOutPrices));
   }
 
   /** A consistent read of the monitor (waits for in-flight work). */

@@ -34,6 +34,11 @@ const charge = (periodStartHours: number, paid: boolean, atHours: number) => ({ 
 
 describe('coverage decider', () => {
   describe('BindCoverage', () => {
+    it('binds nothing against a counterparty in default or on a defaulted contract (issue 8 defect 4)', () => {
+      expect(rules(spec.given([]).when(bind({ partiesInDefault: ['cp1'] })).rejection())).toEqual(['quoteId:notInDefault']);
+      expect(rules(spec.given([]).when(bind({ contractStatus: 'DEFAULTED' })).rejection())).toEqual(['quoteId:openContract']);
+    });
+
     it('binds a valid quote for its term, with the quote\'s price and the policy\'s grace period', () => {
       expect(bound).toEqual({
         type: 'CoverageBound',

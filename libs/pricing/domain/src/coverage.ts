@@ -4,7 +4,7 @@ import { ContractFacts, CreditFacts, MarketFacts } from './facts';
 import { ceilDiv } from './numbers';
 import { PricingPolicy } from './policy';
 import { modelCredit, PriceComponents, PricingBasis, pricingInputViolations, priceProtection } from './price';
-import { quoteTermMs, QuoteState } from './quote';
+import { defaultedPartyMessage, quoteTermMs, QuoteState } from './quote';
 import { repriceReasons } from './repricing';
 
 export type CoverageEndReason = 'CONTRACT_CLOSED' | 'CONTRACT_SETTLED' | 'EXPIRED' | 'DEFAULT_SETTLED';
@@ -86,6 +86,8 @@ export type CoverageCommand =
       /** The quote stream's state (NONE when there is no such quote). */
       readonly quote: QuoteState;
       readonly contractStatus?: ContractFacts['status'];
+      /** The contract's parties in default at margin-monitor now (SPEC §3.9). */
+      readonly partiesInDefault?: readonly string[];
       readonly policy: PricingPolicy;
       readonly at: string;
     }
@@ -370,6 +372,7 @@ function bind(command: Extract<CoverageCommand, { type: 'BindCoverage' }>, state
   const v = new Violations();
   v.check(ms(command.at) <= ms(quote.validUntil), 'quoteId', 'quoteExpired', `quote ${quote.quoteId} expired at ${quote.validUntil}; request a new quote`);
   v.check(command.contractStatus === 'OPEN', 'quoteId', 'openContract', `contract ${quote.contractId} is ${command.contractStatus ?? 'not registered'}; only an open contract can be covered`);
+  for (const partyId of command.partiesInDefault ?? []) v.add('quoteId', 'notInDefault', defaultedPartyMessage(partyId, quote.protectedPartyId, quote.contractId));
   v.throwIfAny();
   const startMs = ms(command.at);
   return [

@@ -12,6 +12,15 @@ describe('quote decider', () => {
   describe('RequestQuote', () => {
     const [issued] = spec.given([]).when(requestQuote()).events();
 
+    it('quotes nothing on a defaulter\'s contract or against a counterparty in default (issue 8 defect 4)', () => {
+      const against = spec.given([]).when(requestQuote({ partiesInDefault: ['cp1'] })).rejection();
+      expect(rules(against)).toEqual(['contractId:notInDefault']);
+      expect(against.violations[0].message).toMatch(/counterparty cp1 is in default: no coverage is quoted or bound against a party in default/);
+      const own = spec.given([]).when(requestQuote({ partiesInDefault: ['desk1'] })).rejection();
+      expect(own.violations[0].message).toMatch(/party desk1 is in default: no coverage is quoted or bound on its contracts/);
+      expect(rules(spec.given([]).when(requestQuote({ contract: { ...PERP, status: 'DEFAULTED' } })).rejection())).toContain('contractId:openContract');
+    });
+
     it('issues a quote showing every component, valid for the policy window', () => {
       expect(issued.type).toBe('QuoteIssued');
       const q = issued.data as Extract<QuoteEvent, { type: 'QuoteIssued' }>['data'];

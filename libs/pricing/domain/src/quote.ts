@@ -45,6 +45,8 @@ export interface RequestQuote {
   readonly market?: MarketFacts;
   /** The counterparty's credit (the service looks it up once it knows who the counterparty is). */
   readonly credit?: CreditFacts;
+  /** The contract's parties in default at margin-monitor now (SPEC §3.9: no protection on them or against them). */
+  readonly partiesInDefault?: readonly string[];
   readonly policy: PricingPolicy;
   readonly at: string;
 }
@@ -87,6 +89,13 @@ export const quoteDecider: Decider<QuoteCommand, QuoteState, QuoteEvent> = {
   },
 };
 
+/** SPEC §3.9: from a default on, no coverage is quoted or bound on the defaulter's contracts or against it. */
+export function defaultedPartyMessage(partyId: string, protectedPartyId: string, contractId: string): string {
+  return partyId === protectedPartyId
+    ? `party ${partyId} is in default: no coverage is quoted or bound on its contracts (contract ${contractId})`
+    : `counterparty ${partyId} is in default: no coverage is quoted or bound against a party in default (contract ${contractId})`;
+}
+
 /** The quote's priced term in ms (from its issue). */
 export function quoteTermMs(quote: QuoteIssuedData): number {
   return ms(quote.termEnd) - ms(quote.at);
@@ -99,6 +108,7 @@ function issueQuote(command: RequestQuote, state: QuoteState): QuoteIssuedData {
   const atMs = ms(command.at);
   const v = new Violations();
   v.check(contract.status === 'OPEN', 'contractId', 'openContract', `contract ${contract.contractId} is ${contract.status}; only an open contract can be covered`);
+  for (const partyId of command.partiesInDefault ?? []) v.add('contractId', 'notInDefault', defaultedPartyMessage(partyId, command.protectedPartyId, contract.contractId));
   const protectedSide = sideOf(contract, command.protectedPartyId);
   v.check(protectedSide !== undefined, 'protectedPartyId', 'contractParty', `party ${command.protectedPartyId} is not a side of contract ${contract.contractId}`);
   const scale = isSupportedCurrency(contract.currency) ? currencyOf(contract.currency).scale : 0;

@@ -28,17 +28,18 @@ describe('contract value per side', () => {
     expect(contractValue(future, 'SHORT', { markPrice: 57_500, asOfMs: START_MS })).toBe(500);
   });
 
-  it('options: Black-76 value·size with the implied vol to the long, the negative to the short', () => {
+  it('options, futures-style: (Black-76 value − premium)·size with the implied vol to the long, the negative to the short', () => {
     const market = { markPrice: 3_000, asOfMs: START_MS, volAnnual: 0.7 };
     const perUnit = black76Value({ optionType: 'CALL', forward: 3_000, strike: 3_200, volAnnual: 0.7, termYears: (180 * DAY_MS) / YEAR_MS, discountFactor: 1 });
-    expect(contractValue(call, 'LONG', market)).toBeCloseTo(10 * perUnit, 9);
-    expect(contractValue(call, 'SHORT', market)).toBeCloseTo(-10 * perUnit, 9);
-    // With a rate, the value is discounted to the valuation instant.
-    expect(contractValue(call, 'LONG', { ...market, rateAnnual: 0.05 })).toBeCloseTo(10 * perUnit * Math.exp(-0.05 * (180 * DAY_MS) / YEAR_MS), 9);
+    const premium = call.entryPrice;
+    expect(contractValue(call, 'LONG', market)).toBeCloseTo(10 * (perUnit - premium), 9);
+    expect(contractValue(call, 'SHORT', market)).toBeCloseTo(-10 * (perUnit - premium), 9);
+    // With a rate, the value is discounted to the valuation instant (the premium is settled with the option, undiscounted).
+    expect(contractValue(call, 'LONG', { ...market, rateAnnual: 0.05 })).toBeCloseTo(10 * (perUnit * Math.exp(-0.05 * (180 * DAY_MS) / YEAR_MS) - premium), 9);
   });
 
-  it('options at or after expiry are worth their intrinsic value, and need a vol before it', () => {
-    expect(contractValue(call, 'LONG', { markPrice: 3_500, asOfMs: call.expiryMs as number })).toBe(3_000);
+  it('options at or after expiry are worth their intrinsic value less the premium, and need a vol before it', () => {
+    expect(contractValue(call, 'LONG', { markPrice: 3_500, asOfMs: call.expiryMs as number })).toBe((3_500 - 3_200 - call.entryPrice) * 10);
     expect(() => contractValue(call, 'LONG', { markPrice: 3_000, asOfMs: START_MS })).toThrow(/volAnnual/);
     expect(() => contractValue({ ...call, strike: undefined }, 'LONG', { markPrice: 3_000, asOfMs: START_MS, volAnnual: 0.5 })).toThrow(DomainRejection);
   });
@@ -98,14 +99,17 @@ describe('expected exposure by simulation', () => {
     expect(profile.timesMs[profile.timesMs.length - 1]).toBe(future.expiryMs);
   });
 
-  it('an option writer has nothing at risk; the option holder does', () => {
+  it('futures-style options: the writer has the unpaid premium at risk, the holder the value beyond it', () => {
     const input = { ...base, terms: call, spot: 3_000, volAnnual: 0.7, paths: 500 };
-    expect(simulateExposureProfile({ ...input, protectedSide: 'SHORT' }).expectedExposure.every((ee) => ee === 0)).toBe(true);
+    const market = { markPrice: 3_000, asOfMs: START_MS, volAnnual: 0.7 };
     const held = simulateExposureProfile({ ...input, protectedSide: 'LONG' });
-    // The long call's EE at t is E[C(S_t, T − t)] = C(S₀, T) for a martingale forward: flat in t.
-    const today = contractValue(call, 'LONG', { markPrice: 3_000, asOfMs: START_MS, volAnnual: 0.7 });
-    expect(held.expectedExposure[0]).toBeCloseTo(today, 9);
-    for (const i of [3, 9]) expect(Math.abs(held.expectedExposure[i] - today)).toBeLessThanOrEqual(3 * held.standardError[i]);
+    const written = simulateExposureProfile({ ...input, protectedSide: 'SHORT' });
+    // At t0 each side's exposure is its positive value now; deep out of the money the writer's is the premium.
+    expect(held.expectedExposure[0]).toBeCloseTo(Math.max(0, contractValue(call, 'LONG', market)), 9);
+    expect(written.expectedExposure[0]).toBeCloseTo(Math.max(0, contractValue(call, 'SHORT', market)), 9);
+    const far = simulateExposureProfile({ ...input, spot: 300, protectedSide: 'SHORT' });
+    const farValue = black76Value({ optionType: 'CALL', forward: 300, strike: 3_200, volAnnual: 0.7, termYears: (180 * DAY_MS) / YEAR_MS, discountFactor: 1 });
+    expect(far.expectedExposure[0]).toBeCloseTo(10 * (call.entryPrice - farValue), 6);
   });
 
   it('caps each path at the cap, and more collateral never raises exposure', () => {
@@ -119,7 +123,7 @@ describe('expected exposure by simulation', () => {
     }), { numRuns: 25 });
   });
 
-  it('with the same seed, a higher vol never lowers EE of a convex exposure (forward or long option)', () => {
+  it('with the same seed, a higher vol never lowers EE of a convex exposure (forward or long option; a written option is concave)', () => {
     // Common random numbers + the empirical martingale correction make each slice at the higher vol a
     // mean-preserving spread of the lower one (see simulateExposureProfile); 1e-9 relative slack
     // is for floating-point rounding only.
@@ -131,6 +135,7 @@ describe('expected exposure by simulation', () => {
       fc.double({ min: 0.5, max: 1.5, noNaN: true }),
       fc.integer(),
       (terms, protectedSide, vol, extraVol, moneyness, seed) => {
+        if (terms.kind === 'OPTION' && protectedSide === 'SHORT') return;
         const spot = (terms.strike ?? terms.entryPrice) * moneyness;
         const input = { ...base, terms, protectedSide, spot, paths: 64, steps: 4, seed, martingaleCorrection: 'empirical' as const };
         const low = simulateExposureProfile({ ...input, volAnnual: vol });

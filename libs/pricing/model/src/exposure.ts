@@ -23,9 +23,12 @@ export interface MarketPoint {
 /**
  * Mark-to-market value of a contract to one side, in settlement currency units.
  * PERPETUAL / FUTURE: (mark − entry)·size to the LONG, the negative to the SHORT.
- * OPTION: the long owns Black-76 value·size with the market's implied vol, the mark taken as the
- * forward to expiry (crypto options are quoted off the forward); the short owes it (−value·size).
- * The premium (entryPrice) was paid up front, so it is not part of the value still owed.
+ * OPTION: futures-style, the one premium convention of margin, pricing and settlement (SPEC §4):
+ * the premium (entryPrice) is not paid up front but settled with the option, so the long holds
+ * (Black-76 value − premium)·size, the mark taken as the forward to expiry (crypto options are
+ * quoted off the forward), and the short the negative. Protecting the writer is protecting the
+ * premium still owed to it; protecting the buyer covers only value beyond the premium — exactly
+ * what margin's mark-to-market and the close-out settle (margin-model valuation.ts optionPnl).
  */
 export function contractValue(terms: ContractTerms, side: Side, market: MarketPoint): number {
   assertTerms(terms);
@@ -266,7 +269,8 @@ function valuerAt(terms: ContractTerms, side: Side, volAnnual: number, rateAnnua
       const isCall = terms.optionType === 'CALL';
       const strike = terms.strike as number;
       const discountFactor = Math.exp(-rateAnnual * yearsLeft);
-      return (price) => sign * size * black76ValueUnchecked(isCall, price, strike, volAnnual, yearsLeft, discountFactor);
+      const premium = terms.entryPrice;
+      return (price) => sign * size * (black76ValueUnchecked(isCall, price, strike, volAnnual, yearsLeft, discountFactor) - premium);
     }
     default: {
       const exhaustive: never = terms.kind;

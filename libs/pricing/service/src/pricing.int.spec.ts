@@ -288,6 +288,27 @@ describe('premium-pricing over HTTP (real app, store file, intake alongside)', (
       await appendAsOtherService('default-d1', 'DefaultSettled', { defaultId: 'd1', partyId: 'cp1', totals: {}, at: t(53) }, 53);
       expect((await events('coverage-cov4')).find((e) => e.type === 'CoverageEnded')?.data).toMatchObject({ reason: 'DEFAULT_SETTLED', end: t(53) });
     });
+
+    it('from a default on, quotes and binds nothing on or against the defaulter, and charges no premium after the default instant (issue 8 defects 4, 5)', async () => {
+      await accepted('RegisterParty', { partyId: 'cp2', name: 'CP Two', role: 'COUNTERPARTY', credit: { pdAnnual: '0.02' } });
+      await accepted('RegisterContract', { ...contract('c5', 'desk2'), shortPartyId: 'cp2' });
+      await accepted('DepositCollateral', { contractId: 'c5', partyId: 'cp2', amount: '12000' });
+      await at(60);
+      await mark('71000', '0.6', 60);
+      await assessCapacity('10000000.000000', 60);
+      await accepted('RequestQuote', { quoteId: 'q5', contractId: 'c5', protectedPartyId: 'desk2', coverageLimit: '1000', termDays: 5 });
+      await accepted('RequestQuote', { quoteId: 'q6', contractId: 'c5', protectedPartyId: 'desk2', coverageLimit: '1000', termDays: 5 });
+      await accepted('BindCoverage', { coverageId: 'cov5', quoteId: 'q5' });
+      // margin-monitor declares cp2 in default at 61 h (its event simulated).
+      await appendAsOtherService('margin-cp2', 'DefaultTriggered', { partyId: 'cp2', reason: 'OPERATOR', detail: 'court order', lastSaneMarks: {}, at: t(61) }, 61);
+      const quote = await app.send('RequestQuote', { quoteId: 'q7', contractId: 'c5', protectedPartyId: 'desk2', coverageLimit: '1000', termDays: 5 });
+      expect(quote.reply.violations).toEqual([expect.objectContaining({ field: 'payload.contractId', rule: 'notInDefault', message: expect.stringMatching(/counterparty cp2 is in default/) })]);
+      const bind = await app.send('BindCoverage', { coverageId: 'cov6', quoteId: 'q6' });
+      expect(bind.reply.violations).toEqual([expect.objectContaining({ field: 'payload.quoteId', rule: 'notInDefault' })]);
+      // Bound at 60 h, in default from 61 h: the 60–68 h period ends after the default; nothing is charged.
+      await app.tickAt(t(77));
+      expect((await types('coverage-cov5')).filter((x) => x === 'PremiumCharged')).toEqual([]);
+    });
   });
 
   describe('every field of every command, with bad values', () => {

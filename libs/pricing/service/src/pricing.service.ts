@@ -40,7 +40,8 @@ import {
   Reservation,
   sideOf,
 } from '@backstop/pricing';
-import { Causation, loadState, Runtime, streamName } from '@backstop/platform';
+import { Causation, foldStream, loadState, Runtime, streamName } from '@backstop/platform';
+import { EMPTY_ACCOUNT, evolveAccount, marginStream } from '@backstop/margin';
 import { CachedDecision, StreamCache } from './stream-cache';
 
 /** The one stream every bind reserves capacity through (docs/events.md, "premium-pricing"). */
@@ -109,6 +110,29 @@ export class PricingService {
     };
   }
 
+  /**
+   * The parties among `partyIds` in default at margin-monitor (its `margin-<party>` stream, read as
+   * intake reads it): from DefaultTriggered on, SPEC §3.9 forbids quoting or binding on them.
+   */
+  async partiesInDefault(partyIds: readonly string[]): Promise<string[]> {
+    const defaulted: string[] = [];
+    for (const partyId of partyIds) {
+      const { state } = await foldStream(this.runtime.store, marginStream(partyId), evolveAccount, EMPTY_ACCOUNT);
+      if (state.defaulted !== undefined) defaulted.push(partyId);
+    }
+    return defaulted;
+  }
+
+  /** The earliest instant one of `partyIds` went into default at margin-monitor, or +∞. */
+  async defaultInstantMs(partyIds: readonly string[]): Promise<number> {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const partyId of partyIds) {
+      const { state } = await foldStream(this.runtime.store, marginStream(partyId), evolveAccount, EMPTY_ACCOUNT);
+      if (state.defaulted !== undefined) earliest = Math.min(earliest, ms(state.defaulted.at));
+    }
+    return earliest;
+  }
+
   async partyExists(partyId: string): Promise<boolean> {
     const { state } = await loadState(this.runtime.store, streamName('party', partyId), partyDecider);
     return state.exists;
@@ -150,6 +174,7 @@ export class PricingService {
         termDays: p.termDays,
         market: contract ? await this.marketOf(contract.underlying) : undefined,
         credit: counterpartyId ? await this.creditOf(counterpartyId) : undefined,
+        partiesInDefault: contract ? await this.partiesInDefault([contract.longPartyId, contract.shortPartyId]) : [],
         policy: this.policy,
         at,
       },
@@ -170,7 +195,8 @@ export class PricingService {
   async bindCoverage(p: { coverageId: string; quoteId: string }, at: string, causation: Causation): Promise<CachedDecision<CoverageState>> {
     const quote = (await this.quotes.load(quoteStream(p.quoteId))).state;
     const contractStatus = quote.quote ? (await this.contractFacts(quote.quote.contractId))?.status : undefined;
-    const bind = (bindAt: string): CoverageCommand => ({ type: 'BindCoverage', coverageId: p.coverageId, quote, contractStatus, policy: this.policy, at: bindAt });
+    const partiesInDefault = quote.quote ? await this.partiesInDefault([quote.quote.protectedPartyId, quote.quote.counterpartyId]) : [];
+    const bind = (bindAt: string): CoverageCommand => ({ type: 'BindCoverage', coverageId: p.coverageId, quote, contractStatus, partiesInDefault, policy: this.policy, at: bindAt });
     const book = (await this.capacity.load(CAPACITY_STREAM)).state;
     let reserved = book.open[p.coverageId];
     if (!reserved || reserved.quoteId !== p.quoteId) {
@@ -230,9 +256,12 @@ export class PricingService {
     const stream = coverageStream(coverageId);
     const nowMs = ms(nowIso);
     const tried = new Set<number>();
+    let billToMs: number | undefined;
     for (let step = 0; step < PRICING_LIMITS.periodsPerPassMax + 3; step++) {
       const { state } = await this.coverages.load(stream);
-      const action = nextPremiumAction(state, nowMs, tried);
+      // SPEC §3.9: no premium accrues from a default on: periods are billed up to the default instant only.
+      billToMs ??= Math.min(nowMs, state.bound ? await this.defaultInstantMs([state.bound.protectedPartyId, state.bound.counterpartyId]) : Number.POSITIVE_INFINITY);
+      const action = nextPremiumAction(state, billToMs, tried);
       const cause = (what: string): Causation => ({ causationId: `${what}:${coverageId}`, correlationId: `coverage:${coverageId}`, occurredAt: nowIso });
       switch (action.kind) {
         case 'none':

@@ -93,6 +93,17 @@ describe('exposure book', () => {
     });
   });
 
+  it("closes out at an operator's price before any mark (issue 8 defect 2)", () => {
+    const book = new ExposureBook();
+    book.apply(registered('c1', 'desk1', 'cp1'));
+    book.apply(registered('c2', 'desk1', 'cp1', { underlying: 'ETH-USD', entryPrice: '3000' }));
+    const marks = book.closeOutMarks(book.defaultedContracts('cp1', T0), { 'BTC-USD': '95000', 'ETH-USD': '3100' }, 0.8, { 'BTC-USD': '40000' });
+    expect(marks).toEqual({
+      'BTC-USD': { price: '40000', source: 'OPERATOR', volAnnual: '0.8' },
+      'ETH-USD': { price: '3100', source: 'TRIGGER', volAnnual: '0.8' },
+    });
+  });
+
   it('builds one stress exposure per counterparty: covered contracts, its collateral on them and the pool\'s advance', () => {
     const book = new ExposureBook();
     book.apply(registered('c1', 'desk1', 'cp1'));

@@ -212,11 +212,35 @@ export class ExposureBook {
   }
 
   /**
-   * The close-out marks: the trigger's last sane marks first, then the last sane mark this book
-   * saw, then (no mark at all) a contract's own price — entry price, or strike for an option —
-   * flagged as CONTRACT_FALLBACK in the close-out event so an auditor sees it.
+   * Who is protected against `partyId` now (SPEC §3.8), with the limit left on its open contracts
+   * in `currency`, by protected party: the cap on what the pool may advance for `partyId`.
    */
-  closeOutMarks(contracts: readonly DefaultedContract[], triggerMarks: Readonly<Record<string, string>>, defaultVolAnnual: number): Record<string, CloseOutMark> {
+  protectionsAgainst(partyId: string, atIso: string, currency: string): { partyId: string; coverageLimit: string }[] {
+    const scale = currencyOf(currency).scale;
+    const limits = new Map<string, bigint>();
+    for (const coverage of this.activeCoverages(ms(atIso))) {
+      if (coverage.counterpartyId !== partyId || coverage.currency !== currency) continue;
+      const contract = this.contracts.get(coverage.contractId);
+      if (!contract || contract.status !== 'OPEN' || contract.spec.currency !== currency) continue;
+      const protectedSide = sideOf(contract.spec, coverage.protectedPartyId);
+      if (!protectedSide || sideOf(contract.spec, partyId) !== otherSide(protectedSide)) continue;
+      limits.set(coverage.protectedPartyId, (limits.get(coverage.protectedPartyId) ?? 0n) + coverage.limitMinor);
+    }
+    return [...limits].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, limit]) => ({ partyId: id, coverageLimit: fromMinor(limit, scale) }));
+  }
+
+  /**
+   * The close-out marks: an operator's close-out price first (SPEC §3.9), then the trigger's
+   * accepted marks at the default instant, then the last sane mark this book saw, then (no mark at
+   * all) a contract's own price — entry price, or strike for an option — flagged as
+   * CONTRACT_FALLBACK in the close-out event so an auditor sees it.
+   */
+  closeOutMarks(
+    contracts: readonly DefaultedContract[],
+    triggerMarks: Readonly<Record<string, string>>,
+    defaultVolAnnual: number,
+    operatorPrices: Readonly<Record<string, string>> = {},
+  ): Record<string, CloseOutMark> {
     const marks: Record<string, CloseOutMark> = {};
     for (const contract of contracts) {
       const u = contract.spec.underlying;
@@ -224,7 +248,9 @@ export class ExposureBook {
       const vol = this.vols.get(u) ?? String(defaultVolAnnual);
       const fromTrigger = Object.prototype.hasOwnProperty.call(triggerMarks, u) ? triggerMarks[u] : undefined;
       const known = this.marks.get(u);
-      if (fromTrigger !== undefined) marks[u] = { price: fromTrigger, source: 'TRIGGER', volAnnual: vol };
+      const fromOperator = Object.prototype.hasOwnProperty.call(operatorPrices, u) ? operatorPrices[u] : undefined;
+      if (fromOperator !== undefined) marks[u] = { price: fromOperator, source: 'OPERATOR', volAnnual: vol };
+      else if (fromTrigger !== undefined) marks[u] = { price: fromTrigger, source: 'TRIGGER', volAnnual: vol };
       else if (known) marks[u] = { price: known.price, source: 'LAST_SANE_MARK', volAnnual: vol };
       else marks[u] = { price: fallbackPrice(contract.spec), source: 'CONTRACT_FALLBACK', volAnnual: vol };
     }

@@ -33,7 +33,8 @@ export function liquidationCostFor(costs: LiquidationCosts, kind: InstrumentKind
   return override ?? costs.byKind[kind];
 }
 
-export type MarkSource = 'TRIGGER' | 'LAST_SANE_MARK' | 'CONTRACT_FALLBACK';
+/** OPERATOR: the price an operator's DeclareDefault gave; TRIGGER: the accepted mark at the default instant. */
+export type MarkSource = 'OPERATOR' | 'TRIGGER' | 'LAST_SANE_MARK' | 'CONTRACT_FALLBACK';
 
 export interface CloseOutMark {
   /** Decimal string. */

@@ -132,7 +132,7 @@ describe('default case decider', () => {
       { type: 'DepositCapital', providerId: 'p1', tranche: 'JUNIOR', amount: '60', provider: asProvider('p1'), at: T0 },
       { type: 'DepositCapital', providerId: 'p2', tranche: 'JUNIOR', amount: '40', provider: asProvider('p2'), at: T0 },
       { type: 'DepositCapital', providerId: 'p3', tranche: 'SENIOR', amount: '300', provider: asProvider('p3'), at: T0 },
-      { type: 'CoverMarginCall', callId: 'm1', partyId: 'cp1', amount: '120', currency: 'USDC', at: T0 },
+      { type: 'CoverMarginCall', callId: 'm1', partyId: 'cp1', amount: '120', currency: 'USDC', protections: [{ partyId: 'desk1', coverageLimit: '100000' }], at: T0 },
       {
         type: 'ChargeDefaultLoss',
         defaultId: 'cp1',
@@ -165,23 +165,26 @@ describe('default case decider', () => {
       const events = spec.given(closedOut).when(record).events();
       expect(events.map((e) => e.type)).toEqual([
         'LossAllocated', 'LossAllocated', 'LossAllocated', 'LossAllocated',
-        'PayoutMade', 'PayoutMade', 'ClaimRecorded', 'DefaultSettled',
+        'PayoutMade', 'PayoutMade', 'ClaimRecorded', 'ClaimRecorded', 'DefaultSettled',
       ]);
       expect(events.slice(0, 4).map((e) => { const d = e.data as { layer: string; step: number; amount: string }; return [d.step, d.layer, d.amount]; })).toEqual([
         [1, 'DEFAULTER_CONTRACT_COLLATERAL', '50.000000'],
-        [2, 'DEFAULTER_OTHER_COLLATERAL', '120.000000'],
+        [2, 'POOL_MARGIN_ADVANCE', '120.000000'],
         [3, 'JUNIOR_TRANCHE', '0.000000'],
-        [4, 'SENIOR_TRANCHE', '264.000000'],
+        [4, 'SENIOR_TRANCHE', '180.000000'],
       ]);
-      expect(events[4].data).toMatchObject({ partyId: 'desk1', amount: '400.000000', fromDefaulter: '136.000000', fromPool: '264.000000', coverageId: 'covA', perCoverage: { covA: '176.000000', covB: '88.000000' } });
-      expect(events[5].data).toMatchObject({ partyId: 'desk2', amount: '34.000000', fromPool: '0.000000', coverageId: null, coverageIds: [] });
-      // desk2's 66 is a claim on the estate; the pool's unrepaid 120 advance is its providers' claim (see creditors).
-      expect(events[6].data).toEqual({ defaultId: 'cp1', partyId: 'desk2', amount: '66.000000', withinCoverage: '0.000000', currency: 'USDC', at: T0 });
-      expect(events[7].data).toMatchObject({
-        totals: { loss: '500.000000', fromDefaulter: '170.000000', fromPool: '264.000000', unpaid: '66.000000', advanceUnreturned: '120.000000' },
+      // The advance (earmarked for desk1) counts against desk1's limit of 300: pool pays it 300 in all.
+      expect(events[4].data).toMatchObject({ partyId: 'desk1', amount: '340.000000', fromDefaulter: '40.000000', fromPool: '300.000000', coverageId: 'covA', perCoverage: { covA: '200.000000', covB: '100.000000' } });
+      // desk2 bought no protection: its share of the defaulter's collateral only, no pool money.
+      expect(events[5].data).toMatchObject({ partyId: 'desk2', amount: '10.000000', fromPool: '0.000000', coverageId: null, coverageIds: [] });
+      // Claims on the estate; the pool's unrepaid 120 advance is its providers' claim (see creditors).
+      expect(events[6].data).toEqual({ defaultId: 'cp1', partyId: 'desk1', amount: '60.000000', withinCoverage: '0.000000', currency: 'USDC', at: T0 });
+      expect(events[7].data).toEqual({ defaultId: 'cp1', partyId: 'desk2', amount: '90.000000', withinCoverage: '0.000000', currency: 'USDC', at: T0 });
+      expect(events[8].data).toMatchObject({
+        totals: { loss: '500.000000', fromDefaulter: '50.000000', fromPool: '300.000000', unpaid: '150.000000', advanceUnreturned: '120.000000' },
         creditors: [
-          { layer: 'UNPAID_CLAIMS', perCreditor: { desk2: '66.000000' } },
-          { layer: 'SENIOR_TRANCHE', perCreditor: { p3: '284.000000' } },
+          { layer: 'UNPAID_CLAIMS', perCreditor: { desk1: '60.000000', desk2: '90.000000' } },
+          { layer: 'SENIOR_TRANCHE', perCreditor: { p3: '200.000000' } },
           { layer: 'JUNIOR_TRANCHE', perCreditor: { p1: '60.000000', p2: '40.000000' } },
         ],
       });
@@ -195,8 +198,8 @@ describe('default case decider', () => {
       const first = spec.given(settled).when(recover('200')).events();
       expect(first.map((e) => [e.type, (e.data as { layer?: string }).layer, (e.data as { amount: string }).amount])).toEqual([
         ['RecoveryReceived', undefined, '200.000000'],
-        ['RecoveryAllocated', 'UNPAID_CLAIMS', '66.000000'],
-        ['RecoveryAllocated', 'SENIOR_TRANCHE', '134.000000'],
+        ['RecoveryAllocated', 'UNPAID_CLAIMS', '150.000000'],
+        ['RecoveryAllocated', 'SENIOR_TRANCHE', '50.000000'],
       ]);
       const second = spec.given([...settled, ...first]).when(recover('300')).events();
       expect(second[0].data).toMatchObject({ repaid: '250.000000', surplusToDefaulter: '50.000000' });

@@ -26,6 +26,10 @@ export interface DefaultDeclaredData {
   reason: string;
   detail: string;
   lastSaneMarks: Record<string, string>;
+  /** An operator's close-out price per underlying (SPEC §3.9): used before any mark. */
+  closeOutPrices?: Record<string, string>;
+  /** Who declared it (an operator's default): recorded with the prices it gave. */
+  declaredBy?: string;
   /** The margin-monitor event that triggered it (audit). */
   triggerEventId: string;
   /** The store position the close-out reads the book up to: the same book on every retry. */
@@ -220,7 +224,7 @@ function declare(c: Extract<DefaultCommand, { type: 'DeclareDefault' }>, state: 
   // One case per defaulter: a second trigger (redelivered, or for another reason) adds nothing.
   if (state.status !== 'NONE') return [];
   const { type: _type, ...data } = c;
-  return [{ type: 'DefaultDeclared', data: { ...data, lastSaneMarks: { ...c.lastSaneMarks } } }];
+  return [{ type: 'DefaultDeclared', data: { ...data, lastSaneMarks: { ...c.lastSaneMarks }, ...(c.closeOutPrices ? { closeOutPrices: { ...c.closeOutPrices } } : {}) } }];
 }
 
 function closeOut(c: Extract<DefaultCommand, { type: 'CloseOut' }>, state: DefaultState): DefaultEvent[] {

@@ -63,7 +63,7 @@ describe('pool decider', () => {
     });
 
     it('cancels the worthless shares of a wiped-out tranche before taking new capital', () => {
-      const wiped = history(poolDecider, [{ type: 'CoverMarginCall', callId: 'c1', partyId: 'cp1', amount: '100', currency: 'USDC', at: T0 }], funded);
+      const wiped = history(poolDecider, [{ type: 'CoverMarginCall', callId: 'c1', partyId: 'cp1', amount: '100', currency: 'USDC', protections: [{ partyId: 'desk1', coverageLimit: '100000' }], at: T0 }], funded);
       expect(stateOf(poolDecider, wiped).tranches.JUNIOR).toEqual({ capitalMinor: 0n, sharesTotal: 100_000_000n });
       const events = spec.given(wiped).when(deposit('p4', 'JUNIOR', '10')).events();
       expect(events[0].data).toMatchObject({ cancelledShares: '100000000', shares: '10000000', trancheCapital: '10.000000' });
@@ -114,7 +114,7 @@ describe('pool decider', () => {
       // Income after the request does not raise the payment; a loss after it lowers it.
       const richer = history(poolDecider, [{ type: 'DistributePremium', coverageId: 'cov1', payerPartyId: 'd', amount: '10', currency: 'USDC', at: after(1) }], requested);
       expect(spec.given(richer).when(withdraw('p1', 'JUNIOR', after(21))).events()[0].data).toMatchObject({ amount: '60.000000', valueNow: '63.000000' });
-      const poorer = history(poolDecider, [{ type: 'CoverMarginCall', callId: 'm1', partyId: 'cp1', amount: '50', currency: 'USDC', at: after(1) }], requested);
+      const poorer = history(poolDecider, [{ type: 'CoverMarginCall', callId: 'm1', partyId: 'cp1', amount: '50', currency: 'USDC', protections: [{ partyId: 'desk1', coverageLimit: '100000' }], at: after(1) }], requested);
       expect(spec.given(poorer).when(withdraw('p1', 'JUNIOR', after(21))).events()[0].data).toMatchObject({ amount: '30.000000', valueNow: '30.000000' });
     });
 
@@ -160,7 +160,7 @@ describe('pool decider', () => {
   });
 
   describe('CoverMarginCall', () => {
-    const call = (callId: string, amount: string, partyId = 'cp1'): PoolCommand => ({ type: 'CoverMarginCall', callId, partyId, amount, currency: 'USDC', at: T0 });
+    const call = (callId: string, amount: string, partyId = 'cp1'): PoolCommand => ({ type: 'CoverMarginCall', callId, partyId, amount, currency: 'USDC', protections: [{ partyId: 'desk1', coverageLimit: '100000' }], at: T0 });
 
     it('advances junior capital first, pro rata within it, then senior', () => {
       const events = spec.given(funded).when(call('m1', '120')).events();
@@ -195,7 +195,7 @@ describe('pool decider', () => {
     });
 
     it('runs the waterfall against its balances: collateral, the advance, junior, senior; the rest a claim', () => {
-      const advanced = history(poolDecider, [{ type: 'CoverMarginCall', callId: 'm1', partyId: 'cp1', amount: '120', currency: 'USDC', at: T0 }], funded);
+      const advanced = history(poolDecider, [{ type: 'CoverMarginCall', callId: 'm1', partyId: 'cp1', amount: '120', currency: 'USDC', protections: [{ partyId: 'desk1', coverageLimit: '100000' }], at: T0 }], funded);
       const [event] = spec.given(advanced).when(charge([
         { partyId: 'desk1', loss: '400', coverageLimit: '300' },
         { partyId: 'desk2', loss: '100', coverageLimit: '0' },
@@ -204,24 +204,26 @@ describe('pool decider', () => {
       const d = (event as Extract<PoolEvent, { type: 'DefaultLossCharged' }>).data;
       expect(d.layers.map((l) => [l.layer, l.available, l.taken, l.remaining])).toEqual([
         ['DEFAULTER_CONTRACT_COLLATERAL', '50.000000', '50.000000', '0.000000'],
-        ['DEFAULTER_OTHER_COLLATERAL', '120.000000', '120.000000', '0.000000'],
+        ['POOL_MARGIN_ADVANCE', '120.000000', '120.000000', '0.000000'],
         ['JUNIOR_TRANCHE', '0.000000', '0.000000', '0.000000'],
-        ['SENIOR_TRANCHE', '280.000000', '264.000000', '16.000000'],
+        ['SENIOR_TRANCHE', '280.000000', '180.000000', '100.000000'],
       ]);
-      expect(d.layers[3].perProvider).toEqual({ p3: '264.000000' });
+      expect(d.layers[1].perParty).toEqual({ desk1: '120.000000', desk2: '0.000000' });
+      expect(d.layers[3].perProvider).toEqual({ p3: '180.000000' });
+      // The advance was earmarked for desk1 and counts against its limit; desk2 (unprotected) gets none of it.
       expect(d.parties).toEqual([
-        { partyId: 'desk1', loss: '400.000000', coverageLimit: '300.000000', fromDefaulter: '136.000000', fromPool: '264.000000', unpaidClaim: '0.000000', unpaidWithinLimit: '0.000000' },
-        { partyId: 'desk2', loss: '100.000000', coverageLimit: '0.000000', fromDefaulter: '34.000000', fromPool: '0.000000', unpaidClaim: '66.000000', unpaidWithinLimit: '0.000000' },
+        { partyId: 'desk1', loss: '400.000000', coverageLimit: '300.000000', fromDefaulter: '40.000000', fromPool: '300.000000', unpaidClaim: '60.000000', unpaidWithinLimit: '0.000000' },
+        { partyId: 'desk2', loss: '100.000000', coverageLimit: '0.000000', fromDefaulter: '10.000000', fromPool: '0.000000', unpaidClaim: '90.000000', unpaidWithinLimit: '0.000000' },
       ]);
       expect(d.advance).toMatchObject({ outstanding: '120.000000', returned: '0.000000', unreturned: '120.000000' });
       const state = stateOf(poolDecider, [...advanced, event]);
-      expect(state.tranches.SENIOR.capitalMinor).toBe(16_000_000n);
+      expect(state.tranches.SENIOR.capitalMinor).toBe(100_000_000n);
       expect(state.advances.has('cp1')).toBe(false);
       expect(state.positions.JUNIOR.get('p1')).toMatchObject({ lossMinor: 60_000_000n, advancedMinor: 0n });
     });
 
     it('repays the advance in cash from collateral the loss did not need; the rest goes back to the defaulter', () => {
-      const advanced = history(poolDecider, [{ type: 'CoverMarginCall', callId: 'm1', partyId: 'cp1', amount: '20', currency: 'USDC', at: T0 }], funded);
+      const advanced = history(poolDecider, [{ type: 'CoverMarginCall', callId: 'm1', partyId: 'cp1', amount: '20', currency: 'USDC', protections: [{ partyId: 'desk1', coverageLimit: '100000' }], at: T0 }], funded);
       const [event] = spec.given(advanced).when(charge([{ partyId: 'desk1', loss: '40', coverageLimit: '100' }], '50')).events();
       const d = (event as Extract<PoolEvent, { type: 'DefaultLossCharged' }>).data;
       expect(d.advance).toMatchObject({ returned: '20.000000', unreturned: '0.000000', returnedPerProvider: { JUNIOR: { p1: '12.000000', p2: '8.000000' }, SENIOR: {} } });
@@ -238,14 +240,14 @@ describe('pool decider', () => {
     });
 
     it('follows a configured order', () => {
-      const poolFirst = createPoolDecider({ ...DEFAULT_POOL_POLICY, waterfallOrder: ['JUNIOR_TRANCHE', 'DEFAULTER_CONTRACT_COLLATERAL', 'DEFAULTER_OTHER_COLLATERAL', 'SENIOR_TRANCHE'] });
+      const poolFirst = createPoolDecider({ ...DEFAULT_POOL_POLICY, waterfallOrder: ['JUNIOR_TRANCHE', 'DEFAULTER_CONTRACT_COLLATERAL', 'POOL_MARGIN_ADVANCE', 'SENIOR_TRANCHE'] });
       const given = history(poolFirst, [deposit('p1', 'JUNIOR', '60'), deposit('p3', 'SENIOR', '300')]);
       const [event] = specFor(poolFirst).given(given).when(charge([{ partyId: 'desk1', loss: '80', coverageLimit: '100' }], '50')).events();
       const d = (event as Extract<PoolEvent, { type: 'DefaultLossCharged' }>).data;
       expect(d.layers.map((l) => [l.layer, l.taken])).toEqual([
         ['JUNIOR_TRANCHE', '60.000000'],
         ['DEFAULTER_CONTRACT_COLLATERAL', '20.000000'],
-        ['DEFAULTER_OTHER_COLLATERAL', '0.000000'],
+        ['POOL_MARGIN_ADVANCE', '0.000000'],
         ['SENIOR_TRANCHE', '0.000000'],
       ]);
       expect(() => createPoolDecider({ ...DEFAULT_POOL_POLICY, waterfallOrder: ['JUNIOR_TRANCHE'] })).toThrow(/exactly once/);

@@ -19,6 +19,7 @@ import {
   fromMinor,
   invariant,
   iso,
+  maxBig,
   minBig,
   ms,
   reject,
@@ -110,6 +111,29 @@ export interface MarginCoveredByBackstopData {
   currency: string;
   perTranche: PerTranche;
   perProvider: PerProvider;
+  /**
+   * Who the advance is for (SPEC §3.8): the parties protected against `partyId`, each within its
+   * remaining coverage limit. Absent on events written before advances were earmarked.
+   */
+  perProtectedParty?: Record<string, string>;
+  /** Why less than requested was advanced, when it was (no protection, limits used, no capital). */
+  capReason?: string;
+  at: string;
+}
+export interface MarginAdvanceRepaidData {
+  poolId: string;
+  /** The party the pool had advanced margin for; its own deposit replaces the pool's margin. */
+  partyId: string;
+  amount: string;
+  currency: string;
+  /** The deposit that repays it (intake's CollateralDeposited event id). */
+  reference: string;
+  /** Back to the providers who funded the advance, in cash (their claim on the party shrinks). */
+  perTranche: PerTranche;
+  perProvider: PerProvider;
+  /** The earmarks released: those parties' coverage limits are free again. */
+  perProtectedParty: Record<string, string>;
+  outstandingAfter: string;
   at: string;
 }
 export interface WithdrawalsFrozenData {
@@ -165,9 +189,16 @@ export type PoolEvent =
   | DomainEvent<'CapitalWithdrawn', CapitalWithdrawnData>
   | DomainEvent<'PremiumIncomeDistributed', PremiumIncomeDistributedData>
   | DomainEvent<'MarginCoveredByBackstop', MarginCoveredByBackstopData>
+  | DomainEvent<'MarginAdvanceRepaid', MarginAdvanceRepaidData>
   | DomainEvent<'WithdrawalsFrozen', WithdrawalsFrozenData>
   | DomainEvent<'DefaultLossCharged', DefaultLossChargedData>
   | DomainEvent<'WithdrawalsUnfrozen', WithdrawalsUnfrozenData>;
+
+/** A party protected against the one whose call is covered: its coverage limit left on that party's contracts. */
+export interface Protection {
+  readonly partyId: string;
+  readonly coverageLimit: string;
+}
 
 /** One protected party's loss as the default case assessed it (decimal strings). */
 export interface LossToCharge {
@@ -189,7 +220,8 @@ export type PoolCommand =
     }
   | { type: 'WithdrawCapital'; providerId: string; tranche: Tranche; at: string }
   | { type: 'DistributePremium'; coverageId: string; payerPartyId: string; amount: string; currency: string; at: string }
-  | { type: 'CoverMarginCall'; callId: string; partyId: string; amount: string; currency: string; at: string }
+  | { type: 'CoverMarginCall'; callId: string; partyId: string; amount: string; currency: string; protections: readonly Protection[]; at: string }
+  | { type: 'RepayMarginAdvance'; partyId: string; amount: string; currency: string; reference: string; at: string }
   | { type: 'FreezeWithdrawals'; defaultId: string; partyId: string; at: string }
   | { type: 'ChargeDefaultLoss'; defaultId: string; partyId: string; losses: readonly LossToCharge[]; contractCollateral: string; at: string }
   | { type: 'UnfreezeWithdrawals'; defaultId: string; at: string };
@@ -230,6 +262,8 @@ export interface PoolState {
   readonly charges: ReadonlyMap<string, DefaultLossChargedData>;
   /** Outstanding margin advances, by defaulter party id. */
   readonly advances: ReadonlyMap<string, Advances>;
+  /** Who each outstanding advance is for: defaulter → protected party → amount (SPEC §3.8). */
+  readonly earmarks: ReadonlyMap<string, ReadonlyMap<string, bigint>>;
   readonly coveredCalls: ReadonlySet<string>;
 }
 
@@ -250,6 +284,7 @@ export const EMPTY_POOL: PoolState = {
   frozen: new Map(),
   charges: new Map(),
   advances: new Map(),
+  earmarks: new Map(),
   coveredCalls: new Set(),
 };
 
@@ -272,6 +307,8 @@ export function createPoolDecider(policy: PoolPolicy = DEFAULT_POOL_POLICY): Dec
           return distributePremium(command, state, ctx);
         case 'CoverMarginCall':
           return coverMarginCall(command, state, ctx);
+        case 'RepayMarginAdvance':
+          return repayMarginAdvance(command, state, ctx);
         case 'FreezeWithdrawals':
           return freeze(command, state, ctx);
         case 'ChargeDefaultLoss':
@@ -505,8 +542,12 @@ function coverMarginCall(c: Extract<PoolCommand, { type: 'CoverMarginCall' }>, s
   if (partyInDefault(state, c.partyId)) {
     reject('partyId', 'notInDefault', `party ${c.partyId} is in default; its losses are settled by the waterfall, not by a margin advance`);
   }
+  // SPEC §3.8: only protected exposure is advanced, within the limits not yet earmarked.
+  const headroom = protectionHeadroom(state, c.partyId, c.protections, scale);
+  const headroomTotal = headroom.reduce((s, h) => s + h.headroomMinor, 0n);
+  const capped = minBig(requested, headroomTotal);
   // Waterfall order across tranches (junior first by default), pro rata by balance within one.
-  let left = requested;
+  let left = capped;
   const perTranche = zeroPerTranche(scale);
   const perProvider = emptyPerProvider();
   for (const t of trancheOrder(policy)) {
@@ -521,6 +562,21 @@ function coverMarginCall(c: Extract<PoolCommand, { type: 'CoverMarginCall' }>, s
     perTranche[t] = fromMinor(take, scale);
     left -= take;
   }
+  const advanced = capped - left;
+  const earmarked = allocateProRata(advanced, headroom.map((h) => h.headroomMinor));
+  const perProtectedParty: Record<string, string> = {};
+  headroom.forEach((h, i) => {
+    invariant(earmarked[i] <= h.headroomMinor, `advance earmarked for ${h.partyId} beyond its coverage limit`);
+    if (earmarked[i] > 0n) perProtectedParty[h.partyId] = fromMinor(earmarked[i], scale);
+  });
+  const capReason =
+    headroomTotal === 0n
+      ? `no coverage limit left against ${c.partyId}: the pool advances margin for protected exposure only`
+      : capped < requested
+        ? `capped at the ${fromMinor(headroomTotal, scale)} ${policy.currency} of coverage limits left against ${c.partyId}`
+        : left > 0n
+          ? 'the pool has no more capital'
+          : undefined;
   return [
     {
       type: 'MarginCoveredByBackstop',
@@ -528,12 +584,79 @@ function coverMarginCall(c: Extract<PoolCommand, { type: 'CoverMarginCall' }>, s
         poolId: policy.poolId,
         callId: c.callId,
         partyId: c.partyId,
-        amount: fromMinor(requested - left, scale),
+        amount: fromMinor(advanced, scale),
         requested: fromMinor(requested, scale),
-        uncovered: fromMinor(left, scale),
+        uncovered: fromMinor(requested - advanced, scale),
         currency: policy.currency,
         perTranche,
         perProvider,
+        perProtectedParty,
+        ...(capReason !== undefined ? { capReason } : {}),
+        at: c.at,
+      },
+    },
+  ];
+}
+
+/** Each protected party's limit against `partyId` not yet earmarked by an outstanding advance, by party id. */
+function protectionHeadroom(state: PoolState, partyId: string, protections: readonly Protection[], scale: number): { partyId: string; headroomMinor: bigint }[] {
+  const limits = new Map<string, bigint>();
+  for (const p of protections) {
+    if (p.partyId === partyId) continue;
+    const problem = amountProblem(p.coverageLimit, scale);
+    if (problem) reject('protections.coverageLimit', 'currencyScale', `coverage limit of ${p.partyId} ${problem}`);
+    limits.set(p.partyId, (limits.get(p.partyId) ?? 0n) + toMinor(p.coverageLimit, scale));
+  }
+  const earmarks = state.earmarks.get(partyId);
+  return [...limits]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([id, limit]) => ({ partyId: id, headroomMinor: maxBig(0n, limit - (earmarks?.get(id) ?? 0n)) }));
+}
+
+/**
+ * The party's own deposit replaces the pool's margin (SPEC §3.8): the pool takes its advance back
+ * first, up to the deposit, in cash to the providers who funded it, and the earmarks are released.
+ * The party's margin falls by as much (margin records BackstopCoverReturned): its own deposit now stands there.
+ */
+function repayMarginAdvance(c: Extract<PoolCommand, { type: 'RepayMarginAdvance' }>, state: PoolState, { policy, scale }: PoolContext): PoolEvent[] {
+  const v = new Violations();
+  checkCurrency(v, c.currency, policy);
+  const deposit = parseAmount(v, 'amount', c.amount, scale, policy.currency);
+  v.throwIfAny();
+  if (partyInDefault(state, c.partyId)) return [];
+  const outstanding = advanceOutstanding(state, c.partyId);
+  const repaid = minBig(deposit, outstanding);
+  if (repaid === 0n) return [];
+  const advances = state.advances.get(c.partyId)!;
+  const rows = TRANCHES.flatMap((t) => [...advances[t]].sort(([a], [b]) => (a < b ? -1 : 1)).map(([providerId, amount]) => ({ t, providerId, amount })));
+  const parts = allocateProRata(repaid, rows.map((r) => r.amount));
+  const perTranche = zeroPerTranche(scale);
+  const perProvider = emptyPerProvider();
+  const trancheTotals: Record<Tranche, bigint> = { JUNIOR: 0n, SENIOR: 0n };
+  rows.forEach((r, i) => {
+    if (parts[i] === 0n) return;
+    perProvider[r.t][r.providerId] = fromMinor(parts[i], scale);
+    trancheTotals[r.t] += parts[i];
+  });
+  for (const t of TRANCHES) perTranche[t] = fromMinor(trancheTotals[t], scale);
+  const earmarks = [...(state.earmarks.get(c.partyId) ?? new Map<string, bigint>())].sort(([a], [b]) => (a < b ? -1 : 1));
+  const earmarkedTotal = earmarks.reduce((s, [, a]) => s + a, 0n);
+  // An advance recorded before earmarks existed has none: release at most what is earmarked.
+  const released = allocateProRata(minBig(repaid, earmarkedTotal), earmarks.map(([, a]) => a));
+  const perProtectedParty = Object.fromEntries(earmarks.map(([id], i) => [id, fromMinor(released[i], scale)]).filter((_, i) => released[i] > 0n));
+  return [
+    {
+      type: 'MarginAdvanceRepaid',
+      data: {
+        poolId: policy.poolId,
+        partyId: c.partyId,
+        amount: fromMinor(repaid, scale),
+        currency: policy.currency,
+        reference: c.reference,
+        perTranche,
+        perProvider,
+        perProtectedParty,
+        outstandingAfter: fromMinor(outstanding - repaid, scale),
         at: c.at,
       },
     },
@@ -576,9 +699,9 @@ function chargeDefaultLoss(c: Extract<PoolCommand, { type: 'ChargeDefaultLoss' }
     switch (kind) {
       case 'DEFAULTER_CONTRACT_COLLATERAL':
         return { kind, availableMinor: contractCollateral };
-      case 'DEFAULTER_OTHER_COLLATERAL':
-        // No default-fund contribution yet: the defaulter's other collateral is what the pool posted for it.
-        return { kind, availableMinor: advanceTotal };
+      case 'POOL_MARGIN_ADVANCE':
+        // The pool's margin posted for the defaulter: it pays only the parties it was earmarked for.
+        return { kind, availableMinor: advanceTotal, earmarks: advanceEarmarks(state, c.partyId, advanceTotal) };
       case 'JUNIOR_TRANCHE':
       case 'SENIOR_TRANCHE': {
         const providers = trancheBalances(state, trancheOfLayer(kind));
@@ -631,6 +754,19 @@ function chargeDefaultLoss(c: Extract<PoolCommand, { type: 'ChargeDefaultLoss' }
       },
     },
   ];
+}
+
+/**
+ * The advance as earmarked. An advance from before earmarks (legacy events) has no earmark for its
+ * rest: earmarked to no one, it pays nobody and goes back to the providers who funded it.
+ */
+function advanceEarmarks(state: PoolState, partyId: string, advanceTotal: bigint): { partyId: string; amountMinor: bigint }[] {
+  const earmarks = [...(state.earmarks.get(partyId) ?? new Map<string, bigint>())].filter(([, a]) => a > 0n).sort(([a], [b]) => (a < b ? -1 : 1));
+  const total = earmarks.reduce((s, [, a]) => s + a, 0n);
+  invariant(total <= advanceTotal, `earmarks against ${partyId} exceed its outstanding advance`);
+  const rows = earmarks.map(([id, amountMinor]) => ({ partyId: id, amountMinor }));
+  // The unearmarked rest (legacy) sits under a key no loss carries, so validation sums hold.
+  return total < advanceTotal ? [...rows, { partyId: '\u0000unearmarked', amountMinor: advanceTotal - total }] : rows;
 }
 
 /** The defaulter's unused collateral repays the pool's advances, pro rata to who funded them. */
@@ -708,8 +844,14 @@ function evolvePool(state: PoolState, event: PoolEvent, scale: number): PoolStat
       }
       const all = new Map(s.advances);
       all.set(d.partyId, advances);
-      return { ...s, advances: all };
+      const earmarks = new Map(s.earmarks.get(d.partyId) ?? []);
+      for (const [protectedId, text] of Object.entries(d.perProtectedParty ?? {})) earmarks.set(protectedId, (earmarks.get(protectedId) ?? 0n) + toMinor(text, scale));
+      const allEarmarks = new Map(s.earmarks);
+      allEarmarks.set(d.partyId, earmarks);
+      return { ...s, advances: all, earmarks: allEarmarks };
     }
+    case 'MarginAdvanceRepaid':
+      return evolveRepaid(state, event.data, scale);
     case 'WithdrawalsFrozen': {
       const frozen = new Map(state.frozen);
       frozen.set(event.data.defaultId, { partyId: event.data.partyId, frozenAt: event.data.at });
@@ -759,9 +901,41 @@ function evolveCharge(state: PoolState, d: DefaultLossChargedData, scale: number
   }
   const advances = new Map(s.advances);
   advances.delete(d.partyId);
+  const earmarks = new Map(s.earmarks);
+  earmarks.delete(d.partyId);
   const charges = new Map(s.charges);
   charges.set(d.defaultId, d);
-  return { ...s, advances, charges };
+  return { ...s, advances, earmarks, charges };
+}
+
+function evolveRepaid(state: PoolState, d: MarginAdvanceRepaidData, scale: number): PoolState {
+  let s = state;
+  const existing = s.advances.get(d.partyId) ?? { JUNIOR: new Map<string, bigint>(), SENIOR: new Map<string, bigint>() };
+  const advances: Record<Tranche, Map<string, bigint>> = { JUNIOR: new Map(existing.JUNIOR), SENIOR: new Map(existing.SENIOR) };
+  for (const t of TRANCHES) {
+    // In cash to the providers who funded it, as a default's returned advance is: the tranche's
+    // current holders are not the ones whose capital went out.
+    for (const [providerId, text] of Object.entries(d.perProvider[t])) {
+      const amount = toMinor(text, scale);
+      const left = (advances[t].get(providerId) ?? 0n) - amount;
+      invariant(left >= 0n, `repaid ${providerId} more than its ${t} advance`);
+      if (left === 0n) advances[t].delete(providerId);
+      else advances[t].set(providerId, left);
+      s = withPosition(s, t, providerId, (p) => ({ ...p, advancedMinor: p.advancedMinor - amount, restitutionMinor: p.restitutionMinor + amount }));
+    }
+  }
+  const all = new Map(s.advances);
+  if (TRANCHES.every((t) => advances[t].size === 0)) all.delete(d.partyId);
+  else all.set(d.partyId, advances);
+  const earmarks = new Map(s.earmarks.get(d.partyId) ?? []);
+  for (const [protectedId, text] of Object.entries(d.perProtectedParty)) {
+    const left = (earmarks.get(protectedId) ?? 0n) - toMinor(text, scale);
+    invariant(left >= 0n, `released more of the earmark for ${protectedId} than it held`);
+    earmarks.set(protectedId, left);
+  }
+  const allEarmarks = new Map(s.earmarks);
+  allEarmarks.set(d.partyId, earmarks);
+  return { ...s, advances: all, earmarks: allEarmarks };
 }
 
 function cancelTranche(state: PoolState, tranche: Tranche): PoolState {

@@ -45,7 +45,7 @@ function settle(s: Scenario) {
   const decider = createPoolDecider({ ...DEFAULT_POOL_POLICY, waterfallOrder: s.order });
   const pool = history(decider, [
     ...s.deposits.map((d): PoolCommand => ({ type: 'DepositCapital', providerId: d.providerId, tranche: d.tranche, amount: money(d.amount), provider: asProvider(d.providerId), at: T0 })),
-    ...(s.advance > 0n ? [{ type: 'CoverMarginCall', callId: 'm1', partyId: 'cp1', amount: money(s.advance), currency: 'USDC', at: T0 } as PoolCommand] : []),
+    ...(s.advance > 0n ? [{ type: 'CoverMarginCall', callId: 'm1', partyId: 'cp1', amount: money(s.advance), currency: 'USDC', protections: s.losses.map((l) => ({ partyId: l.partyId, coverageLimit: money(sum(l.limits)) })), at: T0 } as PoolCommand] : []),
   ]);
   const before = pool.reduce(decider.evolve, decider.initialState);
   const charge: PoolCommand = {
@@ -87,8 +87,9 @@ describe('waterfall properties (through the pool and the default case)', () => {
         data.layers.forEach((earlier, i) =>
           data.layers.slice(i + 1).forEach((later) => {
             if (toMinor(later.taken, 6) === 0n || toMinor(earlier.remaining, 6) === 0n) return;
-            // The one legitimate case: a tranche stops at the coverage limit, the defaulter's money does not.
-            expect(isTranche(earlier.layer) && !isTranche(later.layer)).toBe(true);
+            // The legitimate cases: pool money stops at the coverage limit, the defaulter's money does
+            // not; and the margin advance pays only the parties it was earmarked for (SPEC §3.8).
+            expect(earlier.layer === 'POOL_MARGIN_ADVANCE' || (isTranche(earlier.layer) && !isTranche(later.layer))).toBe(true);
           }),
         );
       }),
@@ -204,7 +205,7 @@ describe('pool balances under any sequence of commands', () => {
     { weight: 3, arbitrary: fc.record({ providerId: seqProviderArb, tranche: trancheArb }).map((d) => (at: string): PoolCommand => ({ type: 'RequestWithdrawal', ...d, at })) },
     { weight: 4, arbitrary: fc.record({ providerId: seqProviderArb, tranche: trancheArb }).map((d) => (at: string): PoolCommand => ({ type: 'WithdrawCapital', ...d, at })) },
     { weight: 1, arbitrary: amountArb.map((a) => (at: string): PoolCommand => ({ type: 'DistributePremium', coverageId: 'cov', payerPartyId: 'desk', amount: money(a), currency: 'USDC', at })) },
-    { weight: 1, arbitrary: fc.record({ callId: fc.constantFrom('m1', 'm2', 'm3'), partyId: fc.constantFrom('cp1', 'cp2'), amount: amountArb }).map((d) => (at: string): PoolCommand => ({ type: 'CoverMarginCall', callId: d.callId, partyId: d.partyId, amount: money(d.amount), currency: 'USDC', at })) },
+    { weight: 1, arbitrary: fc.record({ callId: fc.constantFrom('m1', 'm2', 'm3'), partyId: fc.constantFrom('cp1', 'cp2'), amount: amountArb }).map((d) => (at: string): PoolCommand => ({ type: 'CoverMarginCall', callId: d.callId, partyId: d.partyId, amount: money(d.amount), currency: 'USDC', protections: [{ partyId: 'desk1', coverageLimit: '100000' }], at })) },
     { weight: 1, arbitrary: fc.constantFrom('cp1', 'cp2').map((p) => (at: string): PoolCommand => ({ type: 'FreezeWithdrawals', defaultId: p, partyId: p, at })) },
     {
       weight: 1,

@@ -82,6 +82,9 @@ export interface DefaultTriggeredData {
   readonly detail?: string;
   /** underlying → last sane mark (decimal string). */
   readonly lastSaneMarks?: Readonly<Record<string, string>>;
+  /** OPERATOR: the close-out price per underlying the operator gave, and who declared it. */
+  readonly closeOutPrices?: Readonly<Record<string, string>>;
+  readonly declaredBy?: string;
   readonly at: string;
 }
 

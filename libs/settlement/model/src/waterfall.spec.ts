@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { isTranche } from './layers';
+import { isPoolMoney, isTranche } from './layers';
 import { layerOrderArb, waterfallInputArb } from './testing/arbitraries';
 import { runWaterfall, WaterfallInput, WaterfallLayer } from './waterfall';
 
@@ -16,7 +16,8 @@ function tranche(kind: 'JUNIOR_TRANCHE' | 'SENIOR_TRANCHE', balances: readonly b
 function defaultLayers(contract: bigint, other: bigint, junior: readonly bigint[], senior: readonly bigint[]): WaterfallLayer[] {
   return [
     { kind: 'DEFAULTER_CONTRACT_COLLATERAL', availableMinor: contract },
-    { kind: 'DEFAULTER_OTHER_COLLATERAL', availableMinor: other },
+    // The pool's advance, earmarked for the (protected) party 'desk' these examples use.
+    { kind: 'POOL_MARGIN_ADVANCE', availableMinor: other, earmarks: [{ partyId: 'desk', amountMinor: other }] },
     tranche('JUNIOR_TRANCHE', junior),
     tranche('SENIOR_TRANCHE', senior),
   ];
@@ -33,7 +34,8 @@ describe('runWaterfall', () => {
     expect(result.layers.map((l) => l.takenMinor)).toEqual([300n, 200n, 400n, 100n]);
     expect(result.layers[2].providers.map((p) => p.takenMinor)).toEqual([100n, 300n]);
     expect(result.layers[3].providers.map((p) => p.takenMinor)).toEqual([60n, 40n]);
-    expect(result.parties[0]).toMatchObject({ fromDefaulterMinor: 500n, fromPoolMinor: 500n, unpaidClaimMinor: 0n });
+    // The advance is pool money (SPEC §3.8): it counts with the tranches, against the limit.
+    expect(result.parties[0]).toMatchObject({ fromDefaulterMinor: 300n, fromPoolMinor: 700n, unpaidClaimMinor: 0n });
   });
 
   it('leaves later layers untouched when the defaulter covers the loss', () => {
@@ -99,13 +101,13 @@ describe('runWaterfall', () => {
       layers: [
         { kind: 'DEFAULTER_CONTRACT_COLLATERAL', availableMinor: 100n },
         tranche('JUNIOR_TRANCHE', [300n]),
-        { kind: 'DEFAULTER_OTHER_COLLATERAL', availableMinor: 1_000n },
+        { kind: 'POOL_MARGIN_ADVANCE', availableMinor: 1_000n, earmarks: [{ partyId: 'desk', amountMinor: 1_000n }] },
       ],
     });
     expect(result.layers.map((l) => [l.kind, l.takenMinor])).toEqual([
       ['DEFAULTER_CONTRACT_COLLATERAL', 100n],
       ['JUNIOR_TRANCHE', 300n],
-      ['DEFAULTER_OTHER_COLLATERAL', 100n],
+      ['POOL_MARGIN_ADVANCE', 100n],
     ]);
   });
 
@@ -149,7 +151,8 @@ describe('runWaterfall', () => {
       fc.assert(fc.property(waterfallInputArb(), (input) => {
         const layers = runWaterfall(input).layers;
         layers.forEach((earlier, i) => {
-          if (earlier.remainingMinor === 0n) return;
+          // The advance's funds are earmarked: what is left of it is no one else's to take.
+          if (earlier.remainingMinor === 0n || earlier.kind === 'POOL_MARGIN_ADVANCE') return;
           layers.slice(i + 1).forEach((later) => expect(later.takenMinor).toBe(0n));
         });
       }));
@@ -161,9 +164,9 @@ describe('runWaterfall', () => {
       fc.assert(fc.property(anyOrder, (input) => {
         const layers = runWaterfall(input).layers;
         layers.forEach((earlier, i) => {
-          if (earlier.remainingMinor === 0n) return;
+          if (earlier.remainingMinor === 0n || earlier.kind === 'POOL_MARGIN_ADVANCE') return;
           layers.slice(i + 1)
-            .filter((later) => !isTranche(earlier.kind) || isTranche(later.kind))
+            .filter((later) => !isPoolMoney(earlier.kind) || isTranche(later.kind))
             .forEach((later) => expect(later.takenMinor).toBe(0n));
         });
       }));
@@ -173,9 +176,23 @@ describe('runWaterfall', () => {
       fc.assert(fc.property(anyOrder, (input) => {
         const result = runWaterfall(input);
         const exhausted = (tranches: boolean) =>
-          result.layers.filter((l) => isTranche(l.kind) === tranches).every((l) => l.remainingMinor === 0n);
+          result.layers.filter((l) => (tranches ? isTranche(l.kind) : !isPoolMoney(l.kind))).every((l) => l.remainingMinor === 0n);
         if (result.unpaidMinor > 0n) expect(exhausted(false)).toBe(true);
         if (result.parties.some((p) => p.unpaidWithinLimitMinor > 0n)) expect(exhausted(true)).toBe(true);
+      }));
+    });
+
+    it('pays the margin advance only to the parties it is earmarked for, within earmark and limit (SPEC §3.8)', () => {
+      fc.assert(fc.property(anyOrder, (input) => {
+        const result = runWaterfall(input);
+        const advance = input.layers.find((l) => l.kind === 'POOL_MARGIN_ADVANCE');
+        const outcome = result.layers.find((l) => l.kind === 'POOL_MARGIN_ADVANCE');
+        if (!advance || !outcome) return;
+        outcome.paidToParties.forEach((paid) => {
+          const earmark = sum((advance.earmarks ?? []).filter((e) => e.partyId === paid.partyId).map((e) => e.amountMinor));
+          expect(paid.amountMinor <= earmark).toBe(true);
+        });
+        result.parties.filter((p) => p.coverageLimitMinor === 0n).forEach((p) => expect(p.fromPoolMinor).toBe(0n));
       }));
     });
 

@@ -8,6 +8,9 @@
  * - A tranche pays a party only min(remaining loss, remaining coverage limit): the limit caps what
  *   the POOL pays (across all tranches together), not what the party recovers in total. So a party
  *   with loss 150, limit 100 and 60 from the defaulter gets 90 from the pool.
+ * - The pool's margin advance (POOL_MARGIN_ADVANCE, SPEC §3.8) is pool money too: it pays only the
+ *   parties it is earmarked for, each at most its earmark, within its coverage limit, and what it
+ *   pays counts against that limit. An unprotected claimant never receives any of it.
  * - Each layer takes exactly min(available, what it may pay), never more; it is split across the
  *   parties pro rata by what each is still owed within that layer's reach, and within a tranche
  *   pro rata by provider balance (allocateProRata: exact, no provider beyond its balance).
@@ -19,7 +22,7 @@
  */
 import { allocateProRata, invariant, minBig } from '@backstop/kernel';
 import { requireNonNegative, requireUnique, sumMinor } from './amounts';
-import { isTranche, LayerKind } from './layers';
+import { isPoolMoney, isTranche, LayerKind } from './layers';
 
 export interface ProtectedLoss {
   readonly partyId: string;
@@ -39,6 +42,8 @@ export interface WaterfallLayer {
   readonly availableMinor: bigint;
   /** Tranches only (required there): each provider's balance; they sum to `availableMinor`. */
   readonly providers?: readonly ProviderBalance[];
+  /** POOL_MARGIN_ADVANCE only: who the advance was made for; they sum to `availableMinor`. */
+  readonly earmarks?: readonly PartyAmount[];
 }
 
 export interface WaterfallInput {
@@ -109,8 +114,8 @@ export function runWaterfall(input: WaterfallInput): WaterfallResult {
   }));
   const layers: LayerOutcome[] = [];
   for (const layer of input.layers) {
-    const paid = payFromLayer(layer, positions);
-    positions = positions.map((position, i) => applyPayment(position, isTranche(layer.kind), paid[i]));
+    const paid = payFromLayer(layer, positions, input.losses);
+    positions = positions.map((position, i) => applyPayment(position, isPoolMoney(layer.kind), paid[i]));
     layers.push(layerOutcome(layer, input.losses, paid));
   }
   const result = summarize(input.losses, layers, positions);
@@ -118,15 +123,18 @@ export function runWaterfall(input: WaterfallInput): WaterfallResult {
   return result;
 }
 
-/** A tranche may pay only within the coverage; the defaulter's money pays the whole loss. */
-function reachOf(kind: LayerKind, position: PartyPosition): bigint {
-  if (!isTranche(kind)) return position.remainingLossMinor;
-  return minBig(position.remainingLossMinor, position.poolCoverLeftMinor);
+/** Pool money may pay only within the coverage (an advance only its earmark); the defaulter's money pays the whole loss. */
+function reachOf(layer: WaterfallLayer, position: PartyPosition, partyId: string): bigint {
+  if (!isPoolMoney(layer.kind)) return position.remainingLossMinor;
+  const withinLimit = minBig(position.remainingLossMinor, position.poolCoverLeftMinor);
+  if (isTranche(layer.kind)) return withinLimit;
+  const earmark = (layer.earmarks ?? []).filter((e) => e.partyId === partyId).reduce((s, e) => s + e.amountMinor, 0n);
+  return minBig(withinLimit, earmark);
 }
 
 /** Exactly the shortfall within reach, capped by what the layer has; split pro rata by reach. */
-function payFromLayer(layer: WaterfallLayer, positions: readonly PartyPosition[]): bigint[] {
-  const reach = positions.map((position) => reachOf(layer.kind, position));
+function payFromLayer(layer: WaterfallLayer, positions: readonly PartyPosition[], losses: readonly ProtectedLoss[]): bigint[] {
+  const reach = positions.map((position, i) => reachOf(layer, position, losses[i].partyId));
   const takenMinor = minBig(layer.availableMinor, sumMinor(reach));
   const paid = allocateProRata(takenMinor, reach);
   paid.forEach((amount, i) => invariant(amount <= reach[i], `${layer.kind} paid a party beyond its shortfall`));
@@ -218,6 +226,13 @@ function validateWaterfallInput(input: WaterfallInput): void {
 
 function validateLayer(layer: WaterfallLayer): void {
   requireNonNegative(layer.availableMinor, `${layer.kind} available amount`);
+  if (layer.earmarks !== undefined) {
+    if (layer.kind !== 'POOL_MARGIN_ADVANCE') throw new RangeError(`${layer.kind} is not earmarked: only POOL_MARGIN_ADVANCE is`);
+    requireUnique(layer.earmarks.map((e) => e.partyId), `${layer.kind} earmark partyId`);
+    layer.earmarks.forEach((e) => requireNonNegative(e.amountMinor, `${layer.kind} earmark of ${e.partyId}`));
+    const earmarkedMinor = sumMinor(layer.earmarks.map((e) => e.amountMinor));
+    if (earmarkedMinor !== layer.availableMinor) throw new RangeError(`${layer.kind} earmarks sum to ${earmarkedMinor}, not its available ${layer.availableMinor}`);
+  }
   if (!isTranche(layer.kind)) {
     if (layer.providers !== undefined) throw new RangeError(`${layer.kind} is the defaulter's: it has no providers`);
     return;

@@ -96,7 +96,7 @@ function weights(text: string | undefined): Record<Tranche, bigint> {
   return result;
 }
 
-/** "DEFAULTER_CONTRACT_COLLATERAL,DEFAULTER_OTHER_COLLATERAL,JUNIOR_TRANCHE,SENIOR_TRANCHE" */
+/** "DEFAULTER_CONTRACT_COLLATERAL,POOL_MARGIN_ADVANCE,JUNIOR_TRANCHE,SENIOR_TRANCHE" */
 function order(text: string | undefined): LayerKind[] {
   if (!text) return [...DEFAULT_POOL_POLICY.waterfallOrder];
   return text.split(',').map((s) => s.trim()) as LayerKind[];

@@ -16,6 +16,15 @@ import {
 import { SettlementConfig } from './config';
 import { defaultStream, headPosition, poolStream, readBook, step } from './steps';
 
+/** An operator's close-out prices (decimal strings only) and who declared it, as the trigger carries them. */
+function operatorFields(data: DefaultTriggeredData): { closeOutPrices?: Record<string, string>; declaredBy?: string } {
+  const prices = Object.entries(data.closeOutPrices ?? {}).filter(([, price]) => typeof price === 'string' && Number(price) > 0);
+  return {
+    ...(prices.length > 0 ? { closeOutPrices: Object.fromEntries(prices) } : {}),
+    ...(typeof data.declaredBy === 'string' ? { declaredBy: data.declaredBy } : {}),
+  };
+}
+
 /** A settlement takes five steps; more passes than this means something loops. */
 const SETTLE_PASSES_MAX = 8;
 
@@ -71,6 +80,7 @@ export class DefaultSettler {
         reason: String(data.reason ?? 'UNSPECIFIED'),
         detail: String(data.detail ?? ''),
         lastSaneMarks,
+        ...operatorFields(data),
         triggerEventId: envelope.id,
         bookPosition,
         currency: this.deps.config.pool.currency,
@@ -96,7 +106,7 @@ export class DefaultSettler {
           await this.poolStep({ type: 'FreezeWithdrawals', defaultId, partyId: declared.partyId, at: this.now() }, cause('freeze'));
           const book = await readBook(this.deps.store, BigInt(declared.bookPosition));
           const contracts = book.defaultedContracts(declared.partyId, declared.at);
-          const marks = book.closeOutMarks(contracts, declared.lastSaneMarks, this.deps.config.stress.defaultVolAnnual);
+          const marks = book.closeOutMarks(contracts, declared.lastSaneMarks, this.deps.config.stress.defaultVolAnnual, declared.closeOutPrices);
           await step(this.deps.store, stream, defaultDecider, { type: 'CloseOut', defaultId, contracts, marks, costs: this.deps.config.liquidationCosts, at: this.now() }, cause('close-out'));
           break;
         }

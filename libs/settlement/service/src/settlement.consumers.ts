@@ -3,7 +3,7 @@ import { Envelope, TOPICS } from '@backstop/messaging';
 import { ConsumerDefinition, TickerDefinition } from '@backstop/platform';
 import { MarginCallMissedData, PremiumChargedData } from '@backstop/settlement';
 import { SERVICE, Settlement } from './settlement';
-import { poolStream, step } from './steps';
+import { poolStream, readBook, step } from './steps';
 
 /**
  * Pool events that change capital; pricing events that change coverage. Both republish capacity.
@@ -11,7 +11,7 @@ import { poolStream, step } from './steps';
  * repricing (its stress contribution moved) gets a fresh headroom too; pricing reprices on marks and
  * credit only, never on CapacityAssessed, so this is no loop.
  */
-const CAPITAL_EVENTS = ['CapitalDeposited', 'CapitalWithdrawn', 'PremiumIncomeDistributed', 'MarginCoveredByBackstop', 'DefaultLossCharged'];
+const CAPITAL_EVENTS = ['CapitalDeposited', 'CapitalWithdrawn', 'PremiumIncomeDistributed', 'MarginCoveredByBackstop', 'MarginAdvanceRepaid', 'DefaultLossCharged'];
 const COVERAGE_EVENTS = ['CoverageBound', 'CoverageEnded', 'CoverageLimitReduced', 'CoverageRepriced', 'CoverageLapsed'];
 
 /**
@@ -64,7 +64,22 @@ export function settlementConsumers(settlement: Settlement): ConsumerDefinition[
       handle: async (envelope) => {
         if (!fields(envelope, ['callId', 'partyId', 'amount', 'currency'])) return;
         const d = envelope.payload as unknown as MarginCallMissedData;
-        await onPool(envelope, { type: 'CoverMarginCall', callId: d.callId, partyId: d.partyId, amount: d.amount, currency: d.currency, at: now() });
+        // SPEC §3.8: the advance is capped by the limits of those protected against the party.
+        const book = await readBook(runtime.store);
+        const protections = book.protectionsAgainst(d.partyId, typeof d.at === 'string' ? d.at : now(), d.currency);
+        await onPool(envelope, { type: 'CoverMarginCall', callId: d.callId, partyId: d.partyId, amount: d.amount, currency: d.currency, protections, at: now() });
+      },
+    },
+    {
+      name: 'margin-advance-repayment',
+      service: SERVICE,
+      topics: [TOPICS.intakeEvents],
+      types: ['CollateralDeposited'],
+      handle: async (envelope) => {
+        // The party's next deposits repay the pool's margin advance first (SPEC §3.8); none outstanding: no event.
+        if (!fields(envelope, ['partyId', 'amount', 'currency'])) return;
+        const d = envelope.payload as { partyId: string; amount: string; currency: string };
+        await onPool(envelope, { type: 'RepayMarginAdvance', partyId: d.partyId, amount: d.amount, currency: d.currency, reference: envelope.id, at: now() });
       },
     },
     {

@@ -123,7 +123,8 @@ describe('default-settlement over HTTP (real app, store file)', () => {
     await upstream('margin-cp1', 'MarginCallMissed', { callId: 'call1', partyId: 'cp1', amount: '20000', currency: 'USDC' });
     const events = await app.runtime.store.readStream('pool-main');
     const covers = events.filter((e) => e.type === 'MarginCoveredByBackstop');
-    expect(covers.map((e) => e.data)).toEqual([expect.objectContaining({ amount: '20000.000000', perTranche: { JUNIOR: '20000.000000', SENIOR: '0.000000' }, perProvider: { JUNIOR: { p1: '12000.000000', p2: '8000.000000' }, SENIOR: {} } })]);
+    // desk1 is protected against cp1 (cov1, limit 180 000 after the cut): the advance is earmarked for it.
+    expect(covers.map((e) => e.data)).toEqual([expect.objectContaining({ amount: '20000.000000', perTranche: { JUNIOR: '20000.000000', SENIOR: '0.000000' }, perProvider: { JUNIOR: { p1: '12000.000000', p2: '8000.000000' }, SENIOR: {} }, perProtectedParty: { desk1: '20000.000000' } })]);
     expect(await pool()).toMatchObject({ marginAdvances: [{ partyId: 'cp1', outstanding: '20000.000000' }] });
   });
 
@@ -137,16 +138,17 @@ describe('default-settlement over HTTP (real app, store file)', () => {
     // 153 750 owed: cp1's collateral 50 000, the pool's advance for it 20 000, junior to its last unit, senior the rest.
     expect(d.waterfall.map((l) => [l.layer, l.taken, l.remaining])).toEqual([
       ['DEFAULTER_CONTRACT_COLLATERAL', '50000.000000', '0.000000'],
-      ['DEFAULTER_OTHER_COLLATERAL', '20000.000000', '0.000000'],
+      ['POOL_MARGIN_ADVANCE', '20000.000000', '0.000000'],
       ['JUNIOR_TRANCHE', '80300.000000', '0.000000'],
       ['SENIOR_TRANCHE', '3450.000000', '196750.000000'],
       ['UNPAID_CLAIMS', '0.000000', undefined],
     ]);
     expect(d.waterfall[2].perProvider).toEqual({ p1: '48180.000000', p2: '32120.000000' });
-    expect(d.payouts).toEqual([expect.objectContaining({ partyId: 'desk1', amount: '153750.000000', fromDefaulter: '70000.000000', fromPool: '83750.000000', perCoverage: { cov1: '83750.000000' } })]);
+    // The advance is pool money earmarked for desk1 (SPEC §3.8): it counts against desk1's limit with the tranches.
+    expect(d.payouts).toEqual([expect.objectContaining({ partyId: 'desk1', amount: '153750.000000', fromDefaulter: '50000.000000', fromPool: '103750.000000', perCoverage: { cov1: '103750.000000' } })]);
     // Nothing left unpaid for desk1; the pool's 20 000 advance was not repaid (the defaulter had nothing left): its providers are owed it.
     expect(d.claims).toEqual([]);
-    expect(d.totals).toMatchObject({ loss: '153750.000000', fromDefaulter: '70000.000000', fromPool: '83750.000000', unpaid: '0.000000', advanceUnreturned: '20000.000000' });
+    expect(d.totals).toMatchObject({ loss: '153750.000000', fromDefaulter: '50000.000000', fromPool: '103750.000000', unpaid: '0.000000', advanceUnreturned: '20000.000000' });
 
     // Frozen from before the charge until after the settlement; the provider balances moved by exactly their takes.
     expect((await poolEvents()).slice(before)).toEqual(expect.arrayContaining(['WithdrawalsFrozen', 'DefaultLossCharged', 'WithdrawalsUnfrozen']));
@@ -215,6 +217,24 @@ describe('default-settlement over HTTP (real app, store file)', () => {
     expect(d.waterfall.at(-1)).toMatchObject({ layer: 'UNPAID_CLAIMS', taken: '10250.000000' });
     expect(d.waterfall.find((l) => l.layer === 'SENIOR_TRANCHE')?.taken).toBe('0.000000');
     await accepted('WithdrawCapital', { providerId: 'p2', tranche: 'SENIOR' });
+  });
+
+  it("closes an operator's default out at the price the operator gave, recorded with the actor, plus the liquidation cost (issue 8 defect 2)", async () => {
+    // intake's fact as settlement's book reads it (how intake accepts contracts is not this test's subject).
+    await upstream('contract-c3', 'ContractRegistered', {
+      contractId: 'c3', kind: 'PERPETUAL', underlying: 'BTC-USD', size: '2', entryPrice: '60000', currency: 'USDC',
+      longPartyId: 'cp3', shortPartyId: 'desk3', longInitialMargin: '1000', shortInitialMargin: '1000', at: app.clock.now().toISOString(),
+    });
+    // The accepted mark lags a crash at 78 000; the operator can liquidate at 30 000.
+    await upstream('margin-cp3', 'DefaultTriggered', {
+      partyId: 'cp3', reason: 'OPERATOR', detail: 'exchange halted', lastSaneMarks: { 'BTC-USD': '78000' },
+      closeOutPrices: { 'BTC-USD': '30000' }, declaredBy: 'operator:ops-1',
+    });
+    const d = (await app.get<DefaultBody & { declaredBy: string; closeOutPrices: Record<string, string>; closeOuts: unknown[] }>('/v1/defaults/cp3')).body;
+    expect(d).toMatchObject({ status: 'SETTLED', declaredBy: 'operator:ops-1', closeOutPrices: { 'BTC-USD': '30000' } });
+    // cp3 is long: the close-out price moves against it by the perpetual's 0.5%: 30 000 × 0.995 = 29 850;
+    // desk3 (short 2 at 60 000) is owed (60 000 − 29 850) × 2 = 60 300.
+    expect(d.closeOuts).toEqual([expect.objectContaining({ contractId: 'c3', mark: '30000', markSource: 'OPERATOR', closeOutPrice: '29850', lossOwed: '60300.000000' })]);
   });
 });
 

@@ -110,6 +110,8 @@ export function defaultView(state: DefaultState) {
     declaredAt: declared.at,
     currency: declared.currency,
     lastSaneMarks: declared.lastSaneMarks,
+    closeOutPrices: declared.closeOutPrices ?? null,
+    declaredBy: declared.declaredBy ?? null,
     closeOuts: state.closeOuts,
     losses: state.assessment ?? null,
     waterfall: waterfallLines(state),

@@ -263,7 +263,7 @@ export class Simulator {
     const x2 = take(advance, loss - x1);
     const layers: { layer: string; available: bigint; taken: bigint; perProvider?: Record<string, string> }[] = [
       { layer: 'DEFAULTER_CONTRACT_COLLATERAL', available: held, taken: x1 },
-      { layer: 'DEFAULTER_OTHER_COLLATERAL', available: advance, taken: x2 },
+      { layer: 'POOL_MARGIN_ADVANCE', available: advance, taken: x2 },
     ];
     let left = loss - x1 - x2;
     let fromPool = 0n;

@@ -10,6 +10,14 @@ export const lossesArb: fc.Arbitrary<ProtectedLoss[]> = fc
   .map((rows) => rows.map((row, i) => ({ partyId: `party-${i}`, ...row })));
 
 function layerArb(kind: LayerKind): fc.Arbitrary<WaterfallLayer> {
+  if (kind === 'POOL_MARGIN_ADVANCE') {
+    // Earmarked for some of the parties (and for ones with no loss here): SPEC §3.8.
+    return fc.array(amountMinor, { maxLength: 4 }).map((amounts) => ({
+      kind,
+      availableMinor: amounts.reduce((s, b) => s + b, 0n),
+      earmarks: amounts.map((amountMinor, i) => ({ partyId: `party-${i * 2}`, amountMinor })),
+    }));
+  }
   if (!isTranche(kind)) return amountMinor.map((availableMinor) => ({ kind, availableMinor }));
   return fc.array(amountMinor, { maxLength: 5 }).map((balances) => ({
     kind,
