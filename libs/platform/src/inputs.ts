@@ -9,6 +9,8 @@ export class MarkPriceDto {
   @IsOptional() @IsDecimalInRange(0, 10) volAnnual?: string;
   /** Funding rate for the funding interval; longs pay shorts when positive. */
   @IsOptional() @IsDecimalString(12) fundingRate?: string;
+  /** The feed that observed it, where several independent ones are configured (the view is their median). */
+  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9_.:-]{1,50}$/, { message: 'source must be 1-50 letters, digits or _.:-' }) source?: string;
   @IsIsoUtc() at!: string;
 }
 

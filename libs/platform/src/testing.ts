@@ -87,6 +87,10 @@ export async function startTestBackstop(options: {
     },
     input: async (kind, payload, key) => {
       const path = kind === 'MarkPrice' ? 'market/marks' : 'credit/scores';
+      // A feed's mark reaches us when it is observed: margin judges marks by the receiving clock and
+      // flags one dated ahead of it (FUTURE), so a spec's mark moves the manual clock up to its time.
+      const observedMs = typeof payload.at === 'string' ? Date.parse(payload.at) : Number.NaN;
+      if (kind === 'MarkPrice' && observedMs > clock.now().getTime()) clock.set(new Date(observedMs));
       const res = await fetch(`${app.url}/v1/${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...authorization() },

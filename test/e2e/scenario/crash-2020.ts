@@ -144,7 +144,12 @@ export async function runCrashScenario(
     }
   };
   for (const [day, mark] of marks.entries()) {
-    if (day > 0) await target.mark({ underlying: 'BTC-USD', price: mark.price, volAnnual: TERMS.vol, at: mark.at });
+    if (day > 0) {
+      // A mark reaches the services when it is observed: they judge it by their own (receiving)
+      // clock and flag one dated ahead of it, so the clock gets there first.
+      await target.advanceTo(mark.at);
+      await target.mark({ underlying: 'BTC-USD', price: mark.price, volAnnual: TERMS.vol, at: mark.at });
+    }
     for (let t = Date.parse(mark.at); t < Date.parse(mark.at) + DAY; t += stepMs) {
       await target.advanceTo(new Date(t).toISOString());
       await cureCallsOfB();

@@ -63,6 +63,7 @@ export function legsFor(event: LedgerSourceEvent, books: BooksView): Leg[] {
     case 'ContractDefaulted': // intake's mirror of settlement's ContractClosedOut (the waterfall books the collateral)
     case 'PositionClosedOut': // margin's mirror of settlement's ContractClosedOut (booked from settlement's events)
     case 'MarkRecorded':
+    case 'MarkStale': // an alarm, no money
     case 'MarginCallIssued':
     case 'MarginCallCured': // the deposit that cures it is a CollateralDeposited
     case 'MarginCallMissed': // the cover is a MarginCoveredByBackstop

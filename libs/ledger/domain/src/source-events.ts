@@ -69,6 +69,7 @@ export const EVENT_EFFECTS: Readonly<Record<LedgerEventType, EventEffect>> = {
   BackstopCoverReturned: 'none',
   PositionClosedOut: 'none',
   MarkRecorded: 'none',
+  MarkStale: 'none',
   MarginCallIssued: 'none',
   MarginCallCured: 'none',
   MarginCallMissed: 'none',

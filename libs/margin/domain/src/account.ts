@@ -28,6 +28,7 @@
  */
 import { amountProblem, assertNever, ContractTerms, ContractWireTerms, currencyOf, Decider, DomainEvent, fromMinor, isIsoUtc, isSupportedCurrency, iso, ms, reject, Side, termsFromWire, toMinor, Violations } from '@backstop/kernel';
 import { valuationProblems } from '@backstop/margin-model';
+import type { SettlementPriceBasis } from './expiry';
 import { fundingLongGainMinor, payerAndReceiver, SettlementReason, settlementLongGainMinor } from './cash-flows';
 
 /** Equity and requirements of one (party, currency) account, in minor units, from the monitor. */
@@ -76,7 +77,22 @@ export type AccountEvent =
   | DomainEvent<'MarginCallMissed', { callId: string; partyId: string; amount: string; currency: string; at: string }>
   | DomainEvent<'DefaultTriggered', DefaultTriggeredData>
   | DomainEvent<'FundingExchanged', { contractId: string; payerPartyId: string; receiverPartyId: string; amount: string; currency: string; rate: string; mark: string; at: string }>
-  | DomainEvent<'ContractSettled', { contractId: string; reason: SettlementReason; price: string; payerPartyId: string; receiverPartyId: string; amount: string; currency: string; at: string }>
+  | DomainEvent<
+      'ContractSettled',
+      {
+        contractId: string;
+        reason: SettlementReason;
+        price: string;
+        /** EXPIRY: how the price was found (the window's TWAP, or the last accepted mark when the window had none). */
+        priceBasis?: SettlementPriceBasis;
+        priceDetail?: string;
+        payerPartyId: string;
+        receiverPartyId: string;
+        amount: string;
+        currency: string;
+        at: string;
+      }
+    >
   | DomainEvent<'PositionClosedOut', PositionCloseOut>;
 
 export interface DefaultTriggeredData {
@@ -124,7 +140,7 @@ export type AccountCommand =
       /** Set when either side is in default (the monitor knows both accounts; this stream only its own). */
       sideInDefault?: { partyId: string; since: string };
     }
-  | { type: 'SettleContract'; partyId: string; contractId: string; reason: SettlementReason; price: string; at: string }
+  | { type: 'SettleContract'; partyId: string; contractId: string; reason: SettlementReason; price: string; priceBasis?: SettlementPriceBasis; priceDetail?: string; at: string }
   | ({ type: 'CloseOutPosition'; partyId: string } & PositionCloseOut);
 
 export type CallStatus = 'ISSUED' | 'CURED' | 'MISSED' | 'DEFAULTED';
@@ -425,6 +441,8 @@ function settleContract(command: Cmd<'SettleContract'>, state: AccountState): Ac
         contractId: command.contractId,
         reason: command.reason,
         price: command.price,
+        ...(command.priceBasis !== undefined ? { priceBasis: command.priceBasis } : {}),
+        ...(command.priceDetail !== undefined ? { priceDetail: command.priceDetail } : {}),
         payerPartyId: flow.payer,
         receiverPartyId: flow.receiver,
         amount: fromMinor(flow.amountMinor, scale),

@@ -4,3 +4,4 @@ export * from './market';
 export * from './account';
 export * from './monitor';
 export * from './workflow';
+export * from './expiry';

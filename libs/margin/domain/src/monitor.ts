@@ -31,6 +31,7 @@ import {
   spanScenarios,
 } from '@backstop/margin-model';
 import { AccountEvent, AccountState, Assessment, CallStatus, EMPTY_ACCOUNT, evolveAccount, isOpenCall, LastSaneMarks, openCallIn, positionTerms, PositionSpec } from './account';
+import { AcceptedPoint, settlementPrice, SettlementPriceBasis } from './expiry';
 import { EMPTY_MARKET, evolveMarket, MarketEvent, MarketState } from './market';
 import { fallbackVolFor, fundingInstants, MarginPolicy, marginParamsFor } from './policy';
 
@@ -46,6 +47,10 @@ export type ApplyResult = 'applied' | 'duplicate' | 'gap' | 'ignored';
 
 export const BOOK_CAPACITY_INITIAL = 1_024;
 const S = SPAN_SCENARIO_COUNT;
+/** Scenario columns per account: SPAN's 16 and two at the lowest and highest flagged candidate levels. */
+const C = S + 2;
+/** Accepted marks kept per underlying for expiry settlement windows (oldest half dropped beyond). */
+const ACCEPTED_HISTORY_MAX = 100_000;
 
 export function marginStream(partyId: string): string {
   return `margin-${partyId}`;
@@ -98,8 +103,10 @@ interface MarketSlot {
   state: MarketState;
   /** Funding instants up to here have been looked at (memory only; a restart looks again). */
   fundingCheckedMs: number;
-  /** Earliest expiry of an unsettled dated contract, undefined = recompute. */
+  /** Earliest settlement instant (expiry + window after) of an unsettled dated contract, undefined = recompute. */
   nextExpiryMs: number | undefined;
+  /** Accepted marks, oldest first (expiry settlement windows). */
+  accepted: AcceptedPoint[];
 }
 
 export interface OpenCallView {
@@ -128,6 +135,11 @@ export interface FundingDue {
 export interface ExpiryDue {
   readonly contractId: string;
   readonly longPartyId: string;
+  /** The settlement instant: expiry + the window after it. */
+  readonly at: string;
+  readonly price: string;
+  readonly priceBasis: SettlementPriceBasis;
+  readonly detail: string;
 }
 
 export interface AccountNeedingDecision {
@@ -161,7 +173,7 @@ export class MarginMonitor {
   private partyOfSlot: Uint32Array;
   private pnlSums = new Float64Array(64);
   private zeros = new Float64Array(64);
-  private scenarioLoss = new Float64Array(64 * S);
+  private scenarioLoss = new Float64Array(64 * C);
   private touchedStamp = new Uint32Array(64);
   private touched = new Uint32Array(64);
   private stamp = 0;
@@ -216,6 +228,10 @@ export class MarginMonitor {
   private applyMarket(underlying: string, event: MarketEvent): void {
     const slot = this.market(underlying);
     slot.state = evolveMarket(slot.state, event);
+    if (event.type === 'MarkRecorded' && event.data.sane) {
+      slot.accepted.push({ atMs: ms(event.data.at), price: event.data.price });
+      if (slot.accepted.length > ACCEPTED_HISTORY_MAX) slot.accepted = slot.accepted.slice(ACCEPTED_HISTORY_MAX / 2);
+    }
   }
 
   private applyAccount(partyId: string, event: AccountEvent): void {
@@ -303,7 +319,7 @@ export class MarginMonitor {
   private market(underlying: string): MarketSlot {
     const known = this.marketIndex.get(underlying);
     if (known !== undefined) return this.markets[known];
-    const slot: MarketSlot = { index: this.markets.length, underlying, state: EMPTY_MARKET, fundingCheckedMs: Number.NEGATIVE_INFINITY, nextExpiryMs: undefined };
+    const slot: MarketSlot = { index: this.markets.length, underlying, state: EMPTY_MARKET, fundingCheckedMs: Number.NEGATIVE_INFINITY, nextExpiryMs: undefined, accepted: [] };
     this.markets.push(slot);
     this.contractsByUnderlying.push(new Set());
     this.marketIndex.set(underlying, slot.index);
@@ -339,7 +355,7 @@ export class MarginMonitor {
     const size = Math.max(count, this.pnlSums.length * 2);
     this.pnlSums = new Float64Array(size);
     this.zeros = new Float64Array(size);
-    this.scenarioLoss = new Float64Array(size * S);
+    this.scenarioLoss = new Float64Array(size * C);
     const stamps = new Uint32Array(size);
     stamps.set(this.touchedStamp);
     this.touchedStamp = stamps;
@@ -438,6 +454,16 @@ export class MarginMonitor {
     return this.markets.map((m) => m.underlying);
   }
 
+  /**
+   * The lowest and highest candidate levels flagged since the last accepted mark: margin stresses
+   * them as two more scenarios (they may raise a requirement, never lower one) while equity stays
+   * on the accepted mark.
+   */
+  private flaggedLevels(market: MarketSlot): readonly number[] {
+    const range = market.state.flaggedRange;
+    return range === undefined ? [] : [range.low, range.high];
+  }
+
   private volOf(market: MarketSlot): number {
     const vol = Number(market.state.lastVolAnnual);
     return vol > 0 && Number.isFinite(vol) ? vol : fallbackVolFor(this.policy, market.underlying);
@@ -463,7 +489,7 @@ export class MarginMonitor {
     if (market === undefined || point === undefined) return { revalued: 0, needDecision: [] };
     const ui = market.index;
     const revalued = this.book.revalue(ui, point.mark, point.volAnnual, point.nowMs, this.pnl);
-    const touchedCount = this.scenarioPass(ui, point, marginParamsFor(this.policy, underlying));
+    const touchedCount = this.scenarioPass(ui, point, marginParamsFor(this.policy, underlying), this.flaggedLevels(market));
     this.pnlSumsDirty = true;
     this.refreshPnlSums();
     const needDecision: AccountNeedingDecision[] = [];
@@ -484,7 +510,7 @@ export class MarginMonitor {
    * SPAN scan risk of every account on underlying `ui`, netted per account: 16 revalues of the
    * book at the scenario prices and vols at now + MPOR (span.ts's riskArray, over flat arrays).
    */
-  private scenarioPass(ui: number, point: MarketPoint, params: MarginParams): number {
+  private scenarioPass(ui: number, point: MarketPoint, params: MarginParams, flagged: readonly number[]): number {
     const count = this.book.count;
     let rowCount = 0;
     let touchedCount = 0;
@@ -497,7 +523,7 @@ export class MarginMonitor {
       if (this.touchedStamp[a] !== this.stamp) {
         this.touchedStamp[a] = this.stamp;
         this.touched[touchedCount++] = a;
-        this.scenarioLoss.fill(0, a * S, a * S + S);
+        this.scenarioLoss.fill(0, a * C, a * C + C);
       }
     }
     const scan = scanRangeFraction(point.volAnnual, params);
@@ -510,14 +536,25 @@ export class MarginMonitor {
       const cover = scenario.coverFraction;
       for (let i = 0; i < rowCount; i++) {
         const slot = this.slotsOfUnderlying[i];
-        this.scenarioLoss[this.partyOfSlot[i] * S + s] += -(this.scratch[slot] - this.pnl[slot]) * cover;
+        this.scenarioLoss[this.partyOfSlot[i] * C + s] += -(this.scratch[slot] - this.pnl[slot]) * cover;
       }
     }
+    // Each flagged level now, in full: the loss if the candidate is real (it only ever adds a column).
+    flagged.forEach((level, k) => {
+      this.book.revalue(ui, level, point.volAnnual, point.nowMs, this.scratch);
+      for (let i = 0; i < rowCount; i++) {
+        const slot = this.slotsOfUnderlying[i];
+        this.scenarioLoss[this.partyOfSlot[i] * C + S + k] += -(this.scratch[slot] - this.pnl[slot]);
+      }
+    });
     for (let i = 0; i < touchedCount; i++) {
       const a = this.touched[i];
       let worst = 0;
-      for (let s = 0; s < S; s++) worst = Math.max(worst, this.scenarioLoss[a * S + s]);
-      this.accounts[a].initialByUnderlying.set(ui, this.withAddOns(this.accounts[a], ui, worst, point, params));
+      for (let s = 0; s < S; s++) worst = Math.max(worst, this.scenarioLoss[a * C + s]);
+      // The flagged levels' columns come after the add-ons: they may only raise the requirement.
+      let flaggedLoss = 0;
+      for (let s = S; s < C; s++) flaggedLoss = Math.max(flaggedLoss, this.scenarioLoss[a * C + s]);
+      this.accounts[a].initialByUnderlying.set(ui, Math.max(this.withAddOns(this.accounts[a], ui, worst, point, params), flaggedLoss));
       this.accounts[a].staleUnderlyings.delete(ui);
     }
     return touchedCount;
@@ -542,7 +579,15 @@ export class MarginMonitor {
       return;
     }
     const params = marginParamsFor(this.policy, market.underlying);
-    account.initialByUnderlying.set(market.index, portfolioInitialMargin(positions, { [market.underlying]: point }, () => params));
+    const span = portfolioInitialMargin(positions, { [market.underlying]: point }, () => params);
+    let flaggedLoss = 0;
+    for (const level of this.flaggedLevels(market)) {
+      const at = { ...point, mark: level };
+      let loss = 0;
+      for (const p of positions) loss += -(markToMarket(p.terms, p.side, at) - markToMarket(p.terms, p.side, point));
+      flaggedLoss = Math.max(flaggedLoss, loss);
+    }
+    account.initialByUnderlying.set(market.index, Math.max(span, flaggedLoss));
   }
 
   /**
@@ -730,23 +775,48 @@ export class MarginMonitor {
     if (c) c.fundedThroughMs = Math.max(c.fundedThroughMs, atMs);
   }
 
-  /** Dated contracts of `underlying` at or past expiry and not yet settled, in id order. */
+  /**
+   * Dated contracts of `underlying` whose settlement window [expiry − before, expiry + after] has
+   * closed by `nowMs` and that are not settled yet, in id order, each with its settlement price
+   * (settlementPrice: the TWAP of accepted marks in the window, or the last accepted one before it).
+   * A contract with no accepted mark at all yet waits for one.
+   */
   expiriesDue(underlying: string, nowMs: number): ExpiryDue[] {
     const index = this.marketIndex.get(underlying);
     if (index === undefined) return [];
     const market = this.markets[index];
     if (market.nextExpiryMs !== undefined && nowMs < market.nextExpiryMs) return [];
+    const { windowBeforeMs, windowAfterMs } = this.policy.expiry;
     const due: ExpiryDue[] = [];
     let next = Number.POSITIVE_INFINITY;
+    let waiting = false;
     for (const contractId of this.contractsByUnderlying[index]) {
       const c = this.contracts.get(contractId);
       if (!c || c.settled || c.expiryMs === undefined) continue;
-      if (c.expiryMs <= nowMs) due.push({ contractId, longPartyId: c.spec.longPartyId });
-      else next = Math.min(next, c.expiryMs);
+      const endMs = c.expiryMs + windowAfterMs;
+      if (endMs > nowMs) {
+        next = Math.min(next, endMs);
+        continue;
+      }
+      const priced = settlementPrice(market.accepted, c.expiryMs - windowBeforeMs, endMs);
+      if (priced === undefined) {
+        waiting = true;
+        continue;
+      }
+      due.push({ contractId, longPartyId: c.spec.longPartyId, at: new Date(endMs).toISOString(), price: priced.price, priceBasis: priced.basis, detail: priced.detail });
     }
-    // Due contracts are settled next; until then (or a failure) they keep the cache invalid.
-    market.nextExpiryMs = due.length > 0 ? undefined : next;
+    // Due (or still unpriced) contracts are settled next; until then they keep the cache invalid.
+    market.nextExpiryMs = due.length > 0 || waiting ? undefined : next;
     return due.sort((x, y) => (x.contractId < y.contractId ? -1 : 1));
+  }
+
+  /** Underlyings whose last accepted mark is older than the alarm limit by `nowMs` and not yet alarmed. */
+  staleMarkets(nowMs: number): string[] {
+    const limit = this.policy.sanity.alarmStaleMs;
+    if (limit <= 0) return [];
+    return this.markets
+      .filter((m) => m.state.lastSane !== undefined && m.state.staleAlarmFor !== m.state.lastSane.at && nowMs - m.state.lastSane.receivedAtMs > limit)
+      .map((m) => m.underlying);
   }
 
   /** Rows in the book (metrics, tests). */

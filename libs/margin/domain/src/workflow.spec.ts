@@ -125,20 +125,55 @@ describe('margin workflow over the in-memory store', () => {
     expect(h.port.eventsOf('MarginCallIssued').filter((e) => e.data.partyId === 'desk1')).toHaveLength(1);
   });
 
-  it('flags a jump and does not call on it; once confirmed by consistent marks the move counts', async () => {
+  it('flags a jump and does not call on it while its level is within the requirement; once it persists the move counts', async () => {
     const h = harness();
     await h.register({ contractId: 'c1' });
     await h.deposit('c1', 'desk1', 25_000);
     await h.deposit('c1', 'cp1', 25_000);
     await h.mark('60000', 1);
+    // Marks 18 s apart: the level is accepted on the third consistent one (persistMs is 5 minutes).
     const flagged = await h.mark('50500', 2);
     expect(flagged.mark).toMatchObject({ sane: false, flag: 'JUMP' });
     expect(h.port.eventsOf('MarginCallIssued')).toEqual([]);
-    await h.mark('50600', 2.1);
+    await h.mark('50600', 2.005);
     expect(h.port.eventsOf('MarginCallIssued')).toEqual([]);
-    const confirmed = await h.mark('50550', 2.2);
+    const confirmed = await h.mark('50550', 2.01);
     expect(confirmed.mark).toMatchObject({ sane: true });
     expect(h.port.eventsOf('MarginCallIssued').map((e) => e.data.partyId)).toEqual(['desk1']);
+  });
+
+  it('follows a collapse of more than 15% a mark (86 → 0.0002 in daily closes) and defaults the long on it (issue 8 defect 1)', async () => {
+    const h = harness();
+    await h.register({ contractId: 'c1', entryPrice: '86', size: '1000', longPartyId: 'cp1', shortPartyId: 'desk1' });
+    await h.deposit('c1', 'cp1', 20_000);
+    await h.deposit('c1', 'desk1', 20_000);
+    const closes = ['86', '80', '78', '65', '30', '18', '1.8', '0.03', '0.0002'];
+    for (const [day, price] of closes.entries()) await h.mark(price, day * 24);
+    // Before: the accepted price stuck at 78 and nobody was called. Now 30 is accepted on day 4.
+    const accepted = h.port.eventsOf('MarkRecorded').filter((e) => e.data.sane).map((e) => e.data.price);
+    expect(accepted).toEqual(['86', '80', '78', '30', '1.8', '0.0002']);
+    const [trigger] = h.port.eventsOf('DefaultTriggered');
+    expect(trigger.data).toMatchObject({ partyId: 'cp1', reason: 'NEGATIVE_EQUITY', lastSaneMarks: { 'BTC-USD': '30' } });
+  });
+
+  it('one bad tick liquidates nobody: a spike that reverts raises requirements while it is pending, then they fall back', async () => {
+    const h = harness();
+    await h.register({ contractId: 'c1' });
+    await h.deposit('c1', 'desk1', 25_000);
+    await h.deposit('c1', 'cp1', 25_000);
+    await h.mark('60000', 1);
+    const before = h.monitor.accountFigures('desk1')[0];
+    const spike = await h.mark('600', 1.01);
+    expect(spike.mark).toMatchObject({ sane: false, flag: 'JUMP' });
+    const during = h.monitor.accountFigures('desk1')[0];
+    expect(during.equityMinor).toBe(before.equityMinor);
+    // The long's loss if 600 were real: 2 × 59400.
+    expect(during.initialMinor).toBeGreaterThanOrEqual(118_800_000_000n);
+    await h.mark('60050', 1.02);
+    expect(h.monitor.accountFigures('desk1')[0].initialMinor).toBeLessThan(during.initialMinor);
+    for (let hours = 2; hours <= 40; hours += 1) await h.workflow.onTick(at(hours));
+    expect(h.port.eventsOf('DefaultTriggered')).toEqual([]);
+    expect(h.port.eventsOf('MarkRecorded').filter((e) => e.data.sane).map((e) => e.data.price)).toEqual(['60000', '60050']);
   });
 
   it('exchanges perpetual funding at each funding instant at the last sane rate and mark before it', async () => {
@@ -202,23 +237,46 @@ describe('margin workflow over the in-memory store', () => {
     expect(port.eventsOf('FundingExchanged').map((e) => e.data)).toEqual([expect.objectContaining({ rate: '0.0001', mark: '60000', amount: '12.000000', at: at(8) })]);
   });
 
-  it('settles a future at the first sane mark at or after expiry, and a contract closed by both sides at the close price', async () => {
+  it('settles a future at expiry at the TWAP of accepted marks in the window, on the clock, and a contract closed by both sides at the close price', async () => {
     const h = harness();
     await h.register({ contractId: 'f1', kind: 'FUTURE', expiry: at(10) });
     await h.register({ contractId: 'c1' });
     await h.deposit('f1', 'desk1', 30_000);
     await h.deposit('f1', 'cp1', 30_000);
     await h.mark('60000', 1);
-    await h.mark('61000', 10.5);
+    // In force over the window [9:30, 10:00]: 60000 until 9:40, 61000 until 9:50, 61300 to the end.
+    await h.mark('61000', 9 + 40 / 60);
+    await h.mark('61300', 9 + 50 / 60);
+    await h.workflow.onTick(at(9.99));
+    expect(h.port.eventsOf('ContractSettled')).toEqual([]);
+    // The clock reaches expiry: settled now, with no mark needed (never days late).
+    await h.workflow.onTick(at(10));
+    const twap = (60_000 * 10 + 61_000 * 10 + 61_300 * 10) / 30;
     expect(h.port.eventsOf('ContractSettled').map((e) => e.data)).toEqual([
-      { contractId: 'f1', reason: 'EXPIRY', price: '61000', payerPartyId: 'cp1', receiverPartyId: 'desk1', amount: '2000.000000', currency: 'USDC', at: at(10.5) },
+      expect.objectContaining({ contractId: 'f1', reason: 'EXPIRY', price: String(twap), priceBasis: 'TWAP', payerPartyId: 'cp1', receiverPartyId: 'desk1', amount: (2 * (twap - 60_000)).toFixed(6), at: at(10) }),
     ]);
     expect(h.monitor.positions('desk1').map((p) => p.contractId)).toEqual(['c1']);
     await h.workflow.onContractClosed(h.source(), { contractId: 'c1', closePrice: '60500', at: at(11) });
     expect(h.port.eventsOf('ContractSettled').map((e) => e.data.reason)).toEqual(['EXPIRY', 'CLOSE']);
     expect(h.monitor.positions('desk1')).toEqual([]);
-    expect(h.monitor.accountFigures('desk1')[0]).toMatchObject({ flowsMinor: 3_000_000_000n, unrealizedPnlMinor: 0n, initialMinor: 0n });
+    expect(h.monitor.accountFigures('desk1')[0]).toMatchObject({ flowsMinor: BigInt(Math.round(2 * (twap - 60_000) * 1e6)) + 1_000_000_000n, unrealizedPnlMinor: 0n, initialMinor: 0n });
     expect(h.monitor.rowCount).toBe(0);
+  });
+
+  it('settles at the last accepted mark when the window had none, and says so', async () => {
+    const h = harness();
+    await h.register({ contractId: 'f1', kind: 'FUTURE', expiry: at(10) });
+    await h.deposit('f1', 'desk1', 30_000);
+    await h.deposit('f1', 'cp1', 30_000);
+    await h.mark('60000', 1);
+    await h.mark('59000', 2);
+    // The feed is silent over expiry; a mark days later does not set the price.
+    await h.workflow.onTick(at(10));
+    const [settled] = h.port.eventsOf('ContractSettled').map((e) => e.data);
+    expect(settled).toMatchObject({ price: '59000', priceBasis: 'LAST_ACCEPTED', at: at(10), payerPartyId: 'desk1', amount: '2000.000000' });
+    expect(String(settled.priceDetail)).toMatch(/no accepted mark in the settlement window .*: settled at the last accepted mark, 59000/);
+    await h.mark('40000', 58);
+    expect(h.port.eventsOf('ContractSettled')).toHaveLength(1);
   });
 
   it('rejects nothing silently: an unknown contract close is reported, an operator default is answered', async () => {
@@ -341,7 +399,7 @@ describe('margin monitor properties', () => {
     );
   });
 
-  it('a flagged mark never issues a call, nor anything else: it is recorded and that is all', async () => {
+  it('a flagged mark defaults nobody and never lowers a requirement; only a candidate level (JUMP) may raise one', async () => {
     const markStep = fc.record({
       kind: fc.constantFrom('move', 'jump', 'stale', 'zero', 'late'),
       move: fc.double({ min: -0.5, max: 0.5, noNaN: true }),
@@ -359,11 +417,19 @@ describe('margin monitor properties', () => {
           const receivedAt = step.kind === 'stale' ? at(hours + 1) : undefined;
           const markHours = step.kind === 'late' ? 0.5 : hours;
           const before = h.port.log.length;
+          const required = PARTIES.map((p) => h.monitor.accountFigures(p).map((f) => f.initialMinor));
+          const equity = PARTIES.map((p) => h.monitor.accountFigures(p).map((f) => f.equityMinor));
           const outcome = await h.mark(price, markHours, { underlying: step.underlying, ...(receivedAt ? { receivedAt } : {}) });
-          if (!outcome.mark.sane) expect(h.port.log.slice(before).map((e) => e.type)).toEqual(['MarkRecorded']);
+          if (outcome.mark.sane) continue;
+          const written = h.port.log.slice(before).map((e) => e.type);
+          if (outcome.mark.flag === 'JUMP') expect(written.filter((t) => t !== 'MarginCallIssued')).toEqual(['MarkRecorded']);
+          else expect(written).toEqual(['MarkRecorded']);
+          // Equity stays on the accepted mark; requirements only go up.
+          expect(PARTIES.map((p) => h.monitor.accountFigures(p).map((f) => f.equityMinor))).toEqual(equity);
+          PARTIES.forEach((p, i) => h.monitor.accountFigures(p).forEach((f, j) => expect(f.initialMinor).toBeGreaterThanOrEqual(required[i][j] ?? 0n)));
         }
         const sane = new Set(h.port.eventsOf('MarkRecorded').filter((e) => e.data.sane).map((e) => e.causation.causationId));
-        for (const e of [...h.port.eventsOf('MarginCallIssued'), ...h.port.eventsOf('DefaultTriggered')]) {
+        for (const e of h.port.eventsOf('DefaultTriggered')) {
           const markId = e.causation.causationId.split(':')[0];
           expect(sane.has(markId)).toBe(true);
         }

@@ -11,7 +11,7 @@
  */
 import { Causation, currencyOf, DomainEvent, DomainRejection, invariant, iso, ms, Side, toMinor } from '@backstop/kernel';
 import { AccountCommand, Assessment, CollateralChange, PositionCloseOut, PositionSpec } from './account';
-import { MarkRecordedData, RecordMark } from './market';
+import { MarketCommand, MarkRecordedData } from './market';
 import { MarginMonitor } from './monitor';
 
 export interface DecisionOutcome {
@@ -26,7 +26,7 @@ export interface DecisionPort {
   /** Decide on `margin-<partyId>` with the account decider and apply what was written to the monitor. */
   decideAccount(command: AccountCommand, causation: Causation): Promise<DecisionOutcome>;
   /** Decide on `market-<underlying>` with the market decider and apply what was written to the monitor. */
-  decideMarket(command: RecordMark, causation: Causation): Promise<DecisionOutcome>;
+  decideMarket(command: MarketCommand, causation: Causation): Promise<DecisionOutcome>;
   /** An internal decision broke a rule: reported (logged), never retried forever. */
   rejected(what: string, rejection: DomainRejection): void;
 }
@@ -41,7 +41,7 @@ export interface Source {
 }
 
 /** A mark as it arrives: the market decider's RecordMark without its type tag. */
-export type MarkInput = Omit<RecordMark, 'type'>;
+export type MarkInput = Omit<Extract<MarketCommand, { type: 'RecordMark' }>, 'type'>;
 
 export interface ContractRegisteredInput extends Omit<PositionSpec, 'side'> {
   readonly at: string;
@@ -68,20 +68,24 @@ export class MarginWorkflow {
     private readonly port: DecisionPort,
   ) {}
 
-  /** A MarkPrice input (SPEC §3.7): record it; a sane one settles expiries, funding, then re-values and calls. */
+  /**
+   * A MarkPrice input (SPEC §3.7): record it; an accepted one settles expiries, funding, then
+   * re-values and calls. A flagged candidate level (JUMP) re-values too: it may raise requirements
+   * (one more scenario), while equity stays on the accepted mark.
+   */
   async onMark(source: Source, input: MarkInput): Promise<MarkOutcome> {
     const u = input.underlying;
     const outcome = await this.port.decideMarket({ type: 'RecordMark', ...input }, cause(source, source.id, input.at));
     const mark = outcome.events[0]?.data as MarkRecordedData | undefined;
     invariant(mark !== undefined, `recording a mark of ${u} wrote no MarkRecorded`);
-    if (!mark.sane) return { mark, revalued: 0 };
-    const nowMs = ms(mark.at);
-    for (const due of this.monitor.expiriesDue(u, nowMs)) {
-      await this.tryAccount(
-        { type: 'SettleContract', partyId: due.longPartyId, contractId: due.contractId, reason: 'EXPIRY', price: mark.price, at: mark.at },
-        cause(source, `expiry:${due.contractId}`, mark.at),
-      );
+    if (!mark.sane) {
+      if (mark.flag !== 'JUMP') return { mark, revalued: 0 };
+      const { revalued, needDecision } = this.monitor.revalue(u);
+      for (const need of needDecision) await this.assess(source, `${source.id}:assess`, need.partyId, need.assessment, input.receivedAt);
+      return { mark, revalued };
     }
+    const nowMs = ms(mark.at);
+    await this.settleExpiries(u, nowMs);
     for (const due of this.monitor.fundingDue(u, nowMs)) {
       const fundingAt = iso(due.fundingAtMs);
       await this.tryAccount(
@@ -96,9 +100,30 @@ export class MarginWorkflow {
     return { mark, revalued };
   }
 
-  /** The injected clock's tick: deadlines only (prices move with marks). */
+  /**
+   * The injected clock's tick: expiry windows that have closed (settled on time, whether or not a
+   * mark comes), stale-mark alarms, deadlines.
+   */
   async onTick(nowIso: string): Promise<void> {
-    await this.deadlines(ms(nowIso));
+    const nowMs = ms(nowIso);
+    for (const u of this.monitor.underlyings()) await this.settleExpiries(u, nowMs);
+    for (const u of this.monitor.staleMarkets(nowMs)) {
+      const last = this.monitor.marketState(u).lastSane;
+      if (last === undefined) continue;
+      const id = `stale:${u}:${last.at}`;
+      await this.port.decideMarket({ type: 'CheckStale', underlying: u, now: nowIso }, cause({ id, correlationId: id }, id, nowIso));
+    }
+    await this.deadlines(nowMs);
+  }
+
+  private async settleExpiries(underlying: string, nowMs: number): Promise<void> {
+    for (const due of this.monitor.expiriesDue(underlying, nowMs)) {
+      const source: Source = { id: `expiry:${due.contractId}`, correlationId: due.contractId };
+      await this.tryAccount(
+        { type: 'SettleContract', partyId: due.longPartyId, contractId: due.contractId, reason: 'EXPIRY', price: due.price, priceBasis: due.priceBasis, priceDetail: due.detail, at: due.at },
+        cause(source, `expiry:${due.contractId}`, due.at),
+      );
+    }
   }
 
   async onContractRegistered(source: Source, input: ContractRegisteredInput): Promise<void> {

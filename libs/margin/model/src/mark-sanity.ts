@@ -12,7 +12,13 @@ export interface MarkObservation {
   readonly atMs: number;
 }
 
-export type MarkFlag = 'JUMP' | 'STALE' | 'NON_POSITIVE';
+/**
+ * JUMP: beyond the band of the last accepted mark, not (yet) confirmed; STALE: too old when it
+ * reached us, or not newer than the last accepted one; NON_POSITIVE: zero, negative or not a
+ * number; OUT_OF_RANGE: above the configured absolute ceiling or below the floor; FUTURE: dated
+ * ahead of the receiving clock beyond the tolerance; SOURCE: from a source not configured.
+ */
+export type MarkFlag = 'JUMP' | 'STALE' | 'NON_POSITIVE' | 'OUT_OF_RANGE' | 'FUTURE' | 'SOURCE';
 
 export type MarkCheck = { readonly ok: true } | { readonly ok: false; readonly flag: MarkFlag; readonly detail: string };
 

@@ -84,9 +84,18 @@ export class SaneMarkView {
 export class RecordedMarkView {
   @ApiProperty() price!: string;
   @ApiProperty() sane!: boolean;
-  @ApiPropertyOptional({ enum: ['JUMP', 'STALE', 'NON_POSITIVE'] }) flag?: string;
+  @ApiPropertyOptional({ enum: ['JUMP', 'STALE', 'NON_POSITIVE', 'OUT_OF_RANGE', 'FUTURE', 'SOURCE'] }) flag?: string;
   @ApiPropertyOptional() detail?: string;
   @ApiProperty() at!: string;
+  @ApiPropertyOptional({ description: 'when margin-monitor received it (its own clock)' }) receivedAt?: string;
+}
+
+export class PendingLevelView {
+  @ApiProperty({ description: 'the last candidate price beyond the band' }) price!: number;
+  @ApiProperty({ description: 'consecutive consistent candidate marks so far' }) run!: number;
+  @ApiProperty() since!: string;
+  @ApiProperty({ description: 'lowest and highest candidate levels since the last accepted mark: margin stresses both' }) low!: number;
+  @ApiProperty() high!: number;
 }
 
 export class MarkView {
@@ -96,5 +105,7 @@ export class MarkView {
   @ApiPropertyOptional({ type: SaneMarkView, nullable: true }) lastSane!: SaneMarkView | null;
   @ApiPropertyOptional({ description: 'the implied vol in use (last one any sane mark carried)' }) volAnnual?: string;
   @ApiPropertyOptional({ type: RecordedMarkView, nullable: true }) last!: RecordedMarkView | null;
+  @ApiPropertyOptional({ type: PendingLevelView, description: 'a level beyond the band not accepted yet (it may raise requirements)' }) pending?: PendingLevelView;
+  @ApiPropertyOptional({ description: 'set while a MarkStale alarm is open: the accepted mark it was raised for' }) staleSince?: string;
 }
 

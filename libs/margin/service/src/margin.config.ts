@@ -4,9 +4,16 @@
  *
  * | variable | default | what |
  * |---|---|---|
- * | MARGIN_MARK_BAND | 0.15 | largest accepted move of a mark from the last sane one |
- * | MARGIN_MARK_MAX_STALE_MS | 60000 | largest accepted age of a mark when it reaches us |
- * | MARGIN_JUMP_CONFIRMATIONS | 3 | consecutive consistent marks that confirm a move beyond the band (0 = never) |
+ * | MARGIN_MARK_BAND | 0.15 | largest move from the last accepted mark accepted at once |
+ * | MARGIN_MARK_MAX_STALE_MS | 60000 | largest age of a mark when it reaches us (receiving clock) |
+ * | MARGIN_JUMP_CONFIRMATIONS | 3 | consecutive consistent marks that accept a level beyond the band (0 = by time only) |
+ * | MARGIN_MARK_PERSIST_MS | 300000 (5 min) | ... or two consistent marks at least this far apart (0 = by count only) |
+ * | MARGIN_MARK_FUTURE_TOLERANCE_MS | 5000 | a mark dated further ahead of the receiving clock is flagged FUTURE |
+ * | MARGIN_MARK_PRICE_MIN / MARGIN_MARK_PRICE_MAX | 1e-9 / 1e12 | the sane absolute price range |
+ * | MARGIN_MARK_SOURCES | (none) | comma-separated feed names; with two or more the view is their median |
+ * | MARGIN_MARK_SOURCE_WINDOW_MS | 60000 | a source's mark counts toward the median while this fresh |
+ * | MARGIN_MARK_ALARM_STALE_MS | 300000 (5 min) | last accepted mark older than this (receiving clock) raises MarkStale (0 = off) |
+ * | MARGIN_EXPIRY_WINDOW_BEFORE_MS / _AFTER_MS | 1800000 / 0 | expiry settles at the TWAP of accepted marks in [expiry − before, expiry + after] |
  * | MARGIN_CALL_GRACE_MS | 14400000 (4 h) | margin call deadline after issue |
  * | MARGIN_SECOND_GRACE_MS | 86400000 (24 h) | second deadline after the first |
  * | MARGIN_FUNDING_INTERVAL_MS | 28800000 (8 h) | perpetual funding instants (multiples since the epoch) |
@@ -55,6 +62,17 @@ export function marginConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Margi
       bandFraction: num(env, 'MARGIN_MARK_BAND', d.sanity.bandFraction),
       maxStaleMs: num(env, 'MARGIN_MARK_MAX_STALE_MS', d.sanity.maxStaleMs),
       jumpConfirmations: num(env, 'MARGIN_JUMP_CONFIRMATIONS', d.sanity.jumpConfirmations),
+      persistMs: num(env, 'MARGIN_MARK_PERSIST_MS', d.sanity.persistMs),
+      futureToleranceMs: num(env, 'MARGIN_MARK_FUTURE_TOLERANCE_MS', d.sanity.futureToleranceMs),
+      priceMin: num(env, 'MARGIN_MARK_PRICE_MIN', d.sanity.priceMin),
+      priceMax: num(env, 'MARGIN_MARK_PRICE_MAX', d.sanity.priceMax),
+      sources: (env.MARGIN_MARK_SOURCES ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''),
+      sourceWindowMs: num(env, 'MARGIN_MARK_SOURCE_WINDOW_MS', d.sanity.sourceWindowMs),
+      alarmStaleMs: num(env, 'MARGIN_MARK_ALARM_STALE_MS', d.sanity.alarmStaleMs),
+    },
+    expiry: {
+      windowBeforeMs: num(env, 'MARGIN_EXPIRY_WINDOW_BEFORE_MS', d.expiry.windowBeforeMs),
+      windowAfterMs: num(env, 'MARGIN_EXPIRY_WINDOW_AFTER_MS', d.expiry.windowAfterMs),
     },
     callGraceMs: num(env, 'MARGIN_CALL_GRACE_MS', d.callGraceMs),
     secondGraceMs: num(env, 'MARGIN_SECOND_GRACE_MS', d.secondGraceMs),

@@ -101,6 +101,10 @@ function markView(monitor: MarginMonitor, underlying: string): MarkView | undefi
     marksRecorded: state.recorded,
     lastSane: sane ? { price: sane.price, at: sane.at, ...(sane.volAnnual ? { volAnnual: sane.volAnnual } : {}), ...(sane.fundingRate ? { fundingRate: sane.fundingRate } : {}) } : null,
     ...(state.lastVolAnnual ? { volAnnual: state.lastVolAnnual } : {}),
-    last: last ? { price: last.price, sane: last.sane, at: last.at, ...(last.flag ? { flag: last.flag } : {}), ...(last.detail ? { detail: last.detail } : {}) } : null,
+    last: last ? { price: last.price, sane: last.sane, at: last.at, ...(last.flag ? { flag: last.flag } : {}), ...(last.detail ? { detail: last.detail } : {}), ...(last.receivedAt ? { receivedAt: last.receivedAt } : {}) } : null,
+    ...(state.pending && state.flaggedRange
+      ? { pending: { price: state.pending.last.price, run: state.pending.run, since: new Date(state.pending.first.atMs).toISOString(), low: state.flaggedRange.low, high: state.flaggedRange.high } }
+      : {}),
+    ...(state.staleAlarmFor !== undefined && state.staleAlarmFor === sane?.at ? { staleSince: state.staleAlarmFor } : {}),
   };
 }

@@ -23,7 +23,7 @@ import {
   MarginWorkflow,
   marketDecider,
   marketStream,
-  RecordMark,
+  MarketCommand,
   Source,
 } from '@backstop/margin';
 import { MarginServiceConfig } from './margin.config';
@@ -69,7 +69,7 @@ class StoreDecisionPort implements DecisionPort {
     return { stream, lastRevision: decided.lastRevision, events: decided.events.map(domainEvent), alreadyApplied: decided.alreadyApplied };
   }
 
-  async decideMarket(command: RecordMark, causation: Causation): Promise<DecisionOutcome> {
+  async decideMarket(command: MarketCommand, causation: Causation): Promise<DecisionOutcome> {
     const stream = marketStream(command.underlying);
     for (let attempt = 0; ; attempt += 1) {
       const revision = this.monitor.revisionOf(stream);
@@ -212,8 +212,12 @@ export class MarginEngine {
         price: dto.price,
         ...(dto.volAnnual !== undefined ? { volAnnual: dto.volAnnual } : {}),
         ...(dto.fundingRate !== undefined ? { fundingRate: dto.fundingRate } : {}),
+        ...(dto.source !== undefined ? { source: dto.source } : {}),
         at: dto.at,
-        receivedAt: envelope.time,
+        // The receiving clock (injected), never the sender's envelope time: a feed cannot make its
+        // own marks look fresh, nor date them ahead (issue 9 defect 7). Taken inside the serial
+        // queue, so it is the instant margin acts on the mark.
+        receivedAt: this.runtime.clock.now().toISOString(),
       }),
     );
     const labels = { underlying: dto.underlying, sane: String(outcome.mark.sane), flag: outcome.mark.flag ?? 'none' };

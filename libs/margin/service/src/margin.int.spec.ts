@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { IntakeModule } from '@backstop/intake-service';
 import { fromMinor } from '@backstop/kernel';
 import { OTC_MARGIN_PARAMS, portfolioInitialMargin, requirementToMinor } from '@backstop/margin-model';
-import { makeEnvelope } from '@backstop/messaging';
+import { encodeEnvelope, makeEnvelope, TOPICS } from '@backstop/messaging';
 import { startTestBackstop, TestBackstop } from '@backstop/platform';
 import { MarginModule } from './margin.module';
 
@@ -13,7 +13,7 @@ type MarginBody = {
   calls: { callId: string; status: string }[];
   default?: { reason: string };
 };
-type MarkBody = { lastSane: { price: string } | null; last: { price: string; sane: boolean; flag?: string } | null; marksRecorded: number };
+type MarkBody = { lastSane: { price: string } | null; last: { price: string; sane: boolean; flag?: string } | null; marksRecorded: number; pending?: { price: number; run: number } };
 
 describe('margin-monitor over HTTP with contract-intake (real app, store file)', () => {
   let app: TestBackstop;
@@ -120,7 +120,7 @@ describe('margin-monitor over HTTP with contract-intake (real app, store file)',
   it('flags a jump beyond the band and calls no one on it', async () => {
     await markAt('2026-01-01T02:30:00.000Z', 'ETH-USD', '2400');
     const marks = await app.get<MarkBody>('/v1/marks/ETH-USD', { role: 'operator' });
-    expect(marks.body).toMatchObject({ lastSane: { price: '3000' }, last: { price: '2400', sane: false, flag: 'JUMP' } });
+    expect(marks.body).toMatchObject({ lastSane: { price: '3000' }, last: { price: '2400', sane: false, flag: 'JUMP' }, pending: { price: 2400, run: 1, low: 2400, high: 2400 } });
     // At 2400 desk2 would have equity 0, far below maintenance: only the flag keeps it uncalled.
     expect(await margin('desk2')).toMatchObject({ status: 'OK', openCalls: [] });
     expect((await events('margin-desk2')).map((e) => e.type)).not.toContain('MarginCallIssued');
@@ -196,5 +196,32 @@ describe('margin-monitor over HTTP with contract-intake (real app, store file)',
     }
     await app.settle();
     expect((await app.get<MarkBody>('/v1/marks/ETH-USD', { role: 'operator' })).body.marksRecorded).toBe(before + 1);
+  });
+  it('judges marks by its own clock: a sender`s fresh-looking time, a mark dated 10 years ahead and a 10^29 print change nothing; a silent feed raises MarkStale (issue 9 defect 7)', async () => {
+    const now = app.clock.now().getTime();
+    const iso = (offsetMs: number) => new Date(now + offsetMs).toISOString();
+    // Straight onto the topic, as a Kafka producer would: the envelope time says "fresh".
+    const raw = async (price: string, at: string) => {
+      await app.runtime.bus.publish(app.runtime.topics.of(TOPICS.marketMarks), [encodeEnvelope(makeEnvelope({ type: 'MarkPrice', key: 'SOL-USD', time: at, payload: { underlying: 'SOL-USD', price, volAnnual: '0.9', at } }))]);
+      await app.settle();
+    };
+    await raw('150', iso(-2 * 3_600_000));
+    await raw('151', iso(10 * 365 * 86_400_000));
+    // 10^29: 30 digits, the most a MarkPrice may carry (10^30 is refused by the schema and dead-lettered).
+    await raw('100000000000000000000000000000', iso(0));
+    await raw('152', iso(0));
+    const recorded = (await events('market-SOL-USD')).map((e) => e.data);
+    expect(recorded.map((d) => [d.price, d.sane, d.flag ?? null])).toEqual([
+      ['150', false, 'STALE'],
+      ['151', false, 'FUTURE'],
+      ['100000000000000000000000000000', false, 'OUT_OF_RANGE'],
+      ['152', true, null],
+    ]);
+    expect(recorded[3]).toMatchObject({ basis: 'FIRST', receivedAt: iso(0) });
+    await app.tickAt(iso(6 * 60_000));
+    await app.settle();
+    expect((await events('market-SOL-USD')).filter((e) => e.type === 'MarkStale').map((e) => e.data)).toEqual([
+      { underlying: 'SOL-USD', lastAcceptedPrice: '152', lastAcceptedAt: iso(0), lastReceivedAt: iso(0), ageMs: 360_000, limitMs: 300_000, at: iso(6 * 60_000) },
+    ]);
   });
 });

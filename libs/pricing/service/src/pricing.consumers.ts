@@ -2,10 +2,13 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { DomainRejection, isIsoUtc, isSupportedCurrency } from '@backstop/kernel';
 import { Envelope, flattenValidationErrors, InvalidMessageError, TOPICS } from '@backstop/messaging';
-import { ConsumerDefinition, CreditScoreDto, MarkPriceDto, Runtime, TickerDefinition } from '@backstop/platform';
+import { ConsumerDefinition, CreditScoreDto, Runtime, TickerDefinition } from '@backstop/platform';
 import { PricingService, Trigger } from './pricing.service';
 
 const SERVICE = 'premium-pricing' as const;
+
+/** Clock skew allowed on an input's own time (margin-monitor's MARGIN_MARK_FUTURE_TOLERANCE_MS default). */
+export const INPUT_FUTURE_TOLERANCE_MS = 5_000;
 
 /**
  * An input that breaks its schema (the platform's MarkPriceDto / CreditScoreDto; HTTP checks them
@@ -43,13 +46,24 @@ const at = (envelope: Envelope): string => {
 export function pricingConsumers(pricing: PricingService): ConsumerDefinition[] {
   return [
     {
-      name: 'pricing-marks',
+      // The ONE accepted price view (issue 8 defect 3): margin-monitor's accepted marks, never the
+      // raw feed, so pricing cannot quote or reprice on a price margin flagged (a 10^30 print, a
+      // bad tick, a mark dated years ahead). Zero or absent vol = unknown: the last real one stays.
+      name: 'pricing-accepted-marks',
       service: SERVICE,
-      topics: [TOPICS.marketMarks],
-      types: ['MarkPrice'],
+      topics: [TOPICS.marginEvents],
+      types: ['MarkRecorded'],
       handle: async (envelope) => {
-        const mark = parseInput('MarkPrice', MarkPriceDto, envelope.payload);
-        await pricing.observeMark({ underlying: mark.underlying, price: mark.price, ...(mark.volAnnual !== undefined ? { volAnnual: mark.volAnnual } : {}), at: mark.at }, trigger(envelope));
+        try {
+          const mark = acceptedMark(envelope);
+          if (mark === undefined) return;
+          await pricing.observeMark(mark, trigger(envelope));
+        } catch (err) {
+          // Another service's event is not redelivered differently: retrying it forever would stall
+          // this consumer (the store-fed subscription retries until success). Say so and move on.
+          if (!(err instanceof InvalidInputError || err instanceof DomainRejection)) throw err;
+          pricing.runtime.logger.error('MarkRecorded not usable; skipped', { eventId: envelope.id, error: err.message });
+        }
       },
     },
     {
@@ -59,6 +73,10 @@ export function pricingConsumers(pricing: PricingService): ConsumerDefinition[] 
       types: ['CreditScore'],
       handle: async (envelope) => {
         const score = parseInput('CreditScore', CreditScoreDto, envelope.payload);
+        // Judged by the receiving clock: a score dated ahead of it would hide every later real one
+        // (pricing keeps the newest by `at`), as a future-dated mark once poisoned the mark view.
+        const aheadMs = Date.parse(score.at) - pricing.runtime.clock.now().getTime();
+        if (aheadMs > INPUT_FUTURE_TOLERANCE_MS) throw new InvalidInputError('CreditScore', `at: ${score.at} is ${aheadMs} ms ahead of the receiving clock, tolerance ${INPUT_FUTURE_TOLERANCE_MS} ms`);
         const { partyId, rating, pdAnnual, source } = score;
         await pricing.observeCredit({ partyId, ...(rating !== undefined ? { rating } : {}), ...(pdAnnual !== undefined ? { pdAnnual } : {}), source, at: score.at }, trigger(envelope));
       },
@@ -112,6 +130,25 @@ export function pricingConsumers(pricing: PricingService): ConsumerDefinition[] 
       },
     },
   ];
+}
+
+/**
+ * margin-monitor's MarkRecorded as pricing uses it: only an accepted one (`sane: true`); a vol is
+ * kept only when it means something (> 0). A flagged mark is nothing to price on: undefined.
+ * A malformed accepted one is an error (logged and skipped by the consumer).
+ */
+export function acceptedMark(envelope: Envelope): { underlying: string; price: string; volAnnual?: string; at: string } | undefined {
+  const p = envelope.payload;
+  if (p.sane !== true) return undefined;
+  const underlying = str(p.underlying);
+  const price = str(p.price);
+  const markAt = str(p.at);
+  if (!underlying || !price || !isIsoUtc(markAt) || !(Number(price) > 0) || !Number.isFinite(Number(price))) {
+    throw new InvalidInputError('MarkRecorded', 'an accepted mark needs underlying, a positive decimal price and an ISO-8601 UTC at');
+  }
+  const vol = str(p.volAnnual);
+  const realVol = vol !== undefined && Number(vol) > 0 && Number.isFinite(Number(vol));
+  return { underlying, price, ...(realVol ? { volAnnual: vol } : {}), at: markAt };
 }
 
 /** CapacityAssessed as default-settlement documents it; a malformed one is an error (dead-lettered on Kafka, retried from the store). */

@@ -24,9 +24,12 @@ describe('premium-pricing over HTTP (real app, store file, intake alongside)', (
   const at = async (hours: number) => {
     app.clock.set(new Date(t(hours)));
   };
-  const mark = async (price: string, volAnnual: string, hours: number) => {
-    expect(await app.input('MarkPrice', { underlying: 'BTC-USD', price, volAnnual, at: t(hours) }, 'BTC-USD')).toBe(202);
-    await app.settle();
+  /**
+   * margin-monitor's accepted mark (not part of this spec's app): pricing prices on the accepted
+   * view margin publishes, never on the raw feed, so the spec appends MarkRecorded as margin would.
+   */
+  const mark = async (price: string, volAnnual: string, hours: number, extra: Json = { sane: true, basis: 'IN_BAND' }) => {
+    await appendAsOtherService('market-BTC-USD', 'MarkRecorded', { underlying: 'BTC-USD', price, volAnnual, at: t(hours), receivedAt: t(hours), ...extra }, hours);
   };
   /**
    * Simulates the default-settlement service (not part of this spec's app): its CapacityAssessed
@@ -156,6 +159,16 @@ describe('premium-pricing over HTTP (real app, store file, intake alongside)', (
       expect(coverage.premium.next).toMatchObject({ perInterval: repriced.data.newPremiumPerInterval, effectiveFrom: t(8) });
     });
 
+    it('prices only on the accepted view: a mark margin flagged (a 10^30 print, a zero vol) changes nothing (issue 8 defect 3, issue 9 defect 7)', async () => {
+      await mark('1000000000000000000000000000000', '0.6', 1.5, { sane: false, flag: 'OUT_OF_RANGE', detail: 'outside the sane range' });
+      await mark('20000', '0.6', 1.6, { sane: false, flag: 'JUMP', jumpRun: 1 });
+      expect((await events('pricing-market-BTC-USD')).map((e) => e.data.price)).toEqual(['60000', '61000', '70000']);
+      // An accepted mark with vol 0 (unknown) moves the price and keeps the last real vol.
+      await mark('70100', '0', 1.7);
+      expect((await events('pricing-market-BTC-USD')).at(-1)?.data).toEqual({ underlying: 'BTC-USD', price: '70100', at: t(1.7) });
+      expect((await app.get<Json>('/v1/coverages/cov1')).status).toBe(200);
+    });
+
     it('charges the premium at the end of each 8 h interval, from the premium account, at the rate of that interval', async () => {
       const bound = (await events('coverage-cov1'))[0].data;
       await app.tickAt(t(8));
@@ -180,8 +193,16 @@ describe('premium-pricing over HTTP (real app, store file, intake alongside)', (
 
     it('re-prices on a credit feed score (backstop.credit.scores) newer than intake\'s profile', async () => {
       await at(9.5);
-      expect(await app.input('CreditScore', { partyId: 'cp1', pdAnnual: '0.1', source: 'test-feed', at: t(9.5) }, 'cp1')).toBe(202);
+      // A score dated 10 years ahead of the receiving clock is dead-lettered, so it cannot hide the real one.
+      const future = makeEnvelope({ type: 'CreditScore', key: 'cp1', time: t(9.5), payload: { partyId: 'cp1', pdAnnual: '0.9', source: 'test-feed', at: t(9.5 + 24 * 3650) } });
+      await app.runtime.bus.publish(app.runtime.topics.of(TOPICS.creditScores), [encodeEnvelope(future)]);
       await app.settle();
+      expect(await events('pricing-credit-cp1')).toEqual([]);
+      expect(await app.input('CreditScore', { partyId: 'cp1', pdAnnual: '0.1', source: 'test-feed', at: t(9.5) }, 'cp1')).toBe(202);
+      // (the future-dated one is retried, then dead-lettered, before the consumer reaches this one)
+      for (let i = 0; i < 200 && (await events('pricing-credit-cp1')).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await app.settle();
+      expect((await events('pricing-credit-cp1')).map((e) => e.data.pdAnnual)).toEqual(['0.1']);
       const reprices = (await events('coverage-cov1')).filter((e) => e.type === 'CoverageRepriced');
       expect(reprices).toHaveLength(3);
       expect(reprices[2].data).toMatchObject({ effectiveFrom: t(16), reason: 'counterparty PD moved +100% (0.05 → 0.1), threshold 25%' });
@@ -242,25 +263,14 @@ describe('premium-pricing over HTTP (real app, store file, intake alongside)', (
       expect((await app.get<{ openCoverages: unknown[] }>('/v1/pricing/capacity')).body.openCoverages).toEqual([]);
     });
 
-    it('dead-letters a malformed mark with the reason, and keeps consuming', async () => {
-      const dead: string[] = [];
-      const dlq = await app.runtime.bus.subscribe({
-        groupId: 'test-dlq-reader',
-        topics: [app.runtime.topics.of(TOPICS.dlq)],
-        handle: async (m) => void dead.push(m.value.toString()),
-      });
-      try {
-        // Straight onto the topic, as any Kafka producer could (the HTTP input endpoint checks payloads itself).
-        const bad = makeEnvelope({ type: 'MarkPrice', key: 'BTC-USD', time: t(50), payload: { underlying: 'BTC-USD', price: 'lots', at: t(50) } });
-        await app.runtime.bus.publish(app.runtime.topics.of(TOPICS.marketMarks), [encodeEnvelope(bad)]);
-        await mark('71000', '0.6', 50.5);
-        const deadline = Date.now() + 5_000;
-        while (dead.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      } finally {
-        await dlq.stop();
-      }
-      // Dead-lettered at once by the runner's schema check, never retried (issue 9 defect 8).
-      expect(JSON.parse(dead[0])).toMatchObject({ reason: 'INVALID_PAYLOAD', violations: [{ field: 'payload.price', rule: 'isDecimalString' }], detail: expect.stringMatching(/payload\.price: price must be a decimal string/) });
+    it('does not read the raw feed: a MarkPrice on backstop.market.marks is margin`s to judge, pricing moves on accepted marks only', async () => {
+      // Straight onto the raw topic, as any Kafka producer could: pricing has no consumer there any more.
+      const raw = makeEnvelope({ type: 'MarkPrice', key: 'BTC-USD', time: t(50), payload: { underlying: 'BTC-USD', price: '99999', volAnnual: '0.6', at: t(50) } });
+      await app.runtime.bus.publish(app.runtime.topics.of(TOPICS.marketMarks), [encodeEnvelope(raw)]);
+      await app.settle();
+      // A malformed accepted mark is skipped with a log line; the next one is consumed.
+      await mark('lots', '0.6', 50.2);
+      await mark('71000', '0.6', 50.5);
       expect((await app.get<Json>('/v1/pricing/markets/BTC-USD')).body).toMatchObject({ price: '71000', priceAt: t(50.5) });
     });
 

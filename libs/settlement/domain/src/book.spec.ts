@@ -79,6 +79,20 @@ describe('exposure book', () => {
     });
   });
 
+  it('treats a zero vol on an accepted mark as unknown: the last real vol stays, else the default (issue 8 defect 9)', () => {
+    const book = new ExposureBook();
+    book.apply(registered('c1', 'desk1', 'cp1', { underlying: 'ETH-USD', entryPrice: '3000' }));
+    book.apply(registered('c2', 'desk1', 'cp1'));
+    book.apply({ type: 'MarkRecorded', stream: 'market-ETH-USD', revision: 0, data: { underlying: 'ETH-USD', price: '3100', volAnnual: '0.7', sane: true, at: T0 } });
+    book.apply({ type: 'MarkRecorded', stream: 'market-ETH-USD', revision: 1, data: { underlying: 'ETH-USD', price: '3050', volAnnual: '0', sane: true, at: T0 } });
+    book.apply({ type: 'MarkRecorded', stream: 'market-BTC-USD', revision: 0, data: { underlying: 'BTC-USD', price: '95000', volAnnual: '0', sane: true, at: T0 } });
+    const marks = book.closeOutMarks(book.defaultedContracts('cp1', T0), {}, 0.8);
+    expect(marks).toEqual({
+      'ETH-USD': { price: '3050', source: 'LAST_SANE_MARK', volAnnual: '0.7' },
+      'BTC-USD': { price: '95000', source: 'LAST_SANE_MARK', volAnnual: '0.8' },
+    });
+  });
+
   it("closes out at an operator's price before any mark (issue 8 defect 2)", () => {
     const book = new ExposureBook();
     book.apply(registered('c1', 'desk1', 'cp1'));

@@ -142,8 +142,11 @@ export class ExposureBook {
         const d = data as unknown as MarkRecordedData;
         // An insane mark (jump, stale) is not a price to close out or stress at (SPEC §4 mark sanity).
         if (d.sane !== true) return true;
-        this.marks.set(d.underlying, { price: d.price, ...(d.volAnnual !== undefined ? { volAnnual: d.volAnnual } : {}), at: d.at });
-        if (d.volAnnual !== undefined) this.vols.set(d.underlying, d.volAnnual);
+        // A zero (or absent) vol is "unknown" (one meaning in margin, pricing and settlement): the
+        // last real one stays, else the configured default vol is used.
+        const realVol = d.volAnnual !== undefined && Number(d.volAnnual) > 0 && Number.isFinite(Number(d.volAnnual));
+        this.marks.set(d.underlying, { price: d.price, ...(realVol ? { volAnnual: d.volAnnual } : {}), at: d.at });
+        if (realVol) this.vols.set(d.underlying, d.volAnnual as string);
         return true;
       }
       default:

@@ -5,7 +5,7 @@
  */
 import { Decider, DomainEvent, DomainRejection } from '@backstop/kernel';
 import { AccountCommand, accountDecider } from '../account';
-import { marketDecider, RecordMark } from '../market';
+import { MarketCommand, marketDecider } from '../market';
 import { MarginMonitor, marginStream, marketStream } from '../monitor';
 import { MarginPolicy } from '../policy';
 import { Causation } from '@backstop/kernel';
@@ -33,7 +33,7 @@ export class InMemoryMarginPort implements DecisionPort {
     return this.decideOn(marginStream(command.partyId), this.account, command, causation);
   }
 
-  async decideMarket(command: RecordMark, causation: Causation): Promise<DecisionOutcome> {
+  async decideMarket(command: MarketCommand, causation: Causation): Promise<DecisionOutcome> {
     return this.decideOn(marketStream(command.underlying), this.market, command, causation);
   }
 
