@@ -26,7 +26,7 @@ describe('acknowledged marks and credit scores survive a SIGKILL', () => {
   };
 
   it('loses none of the acknowledged inputs', async () => {
-    app = await startApp('apps/backstop/src/main.ts', { BACKSTOP_DATA_FILE: dataFile });
+    app = await startApp('apps/backstop/src/main.ts', { BACKSTOP_DATA_FILE: dataFile, KAFKA_BROKERS: '' });
     const url = app.url;
     const acked: string[] = [];
     const startMs = Date.now() - 86_400_000;
@@ -61,7 +61,7 @@ describe('acknowledged marks and credit scores survive a SIGKILL', () => {
     }
 
     // After a restart the consumers handle every acknowledged input (their checkpoints reach the inbox heads).
-    app = await startApp('apps/backstop/src/main.ts', { BACKSTOP_DATA_FILE: dataFile });
+    app = await startApp('apps/backstop/src/main.ts', { BACKSTOP_DATA_FILE: dataFile, KAFKA_BROKERS: '' });
     const check = new SqliteEventStore(dataFile);
     try {
       const head = async (stream: string) => (await check.readStream(stream)).at(-1)!.position;

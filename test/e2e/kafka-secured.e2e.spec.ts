@@ -86,7 +86,8 @@ describeKafka('services on a secured Kafka (TLS with a private CA, SASL/SCRAM, m
       await desk.publish(topics.of(TOPICS.intakeCommands), [encodeEnvelope(command)]);
       const reply = await waitUntil(() => replies.find((r) => r.key === command.id)?.payload, 30_000, 'the reply over SASL_SSL');
       expect(reply).toMatchObject({ status: 'ACCEPTED', stream: 'party-secured-desk' });
-      const ready = await (await fetch(`${app.url}/health/ready`)).json();
+      // An operator sees where the bus is; anonymous probes get only the verdict.
+      const ready = await (await fetch(`${app.url}/health/ready`, { headers: { authorization: `Bearer ${app.runtime.auth.tokenFor('operator')}` } })).json();
       expect(ready).toMatchObject({ status: 'ok', bus: { kind: 'kafka', location: broker.saslSsl } });
       await observer.stop();
     } finally {

@@ -17,12 +17,23 @@ export function storeErrorKind(err: unknown): StoreErrorKind | undefined {
   if (err instanceof WrongExpectedRevisionError) return 'transient';
   if (err instanceof StoreUnavailableError) return 'transient';
   if (err instanceof EventIntegrityError) return 'transient';
-  if (err instanceof Database.SqliteError) {
+  if (isSqliteError(err)) {
     const primary = err.code.split('_').slice(0, 2).join('_');
     // BUSY, LOCKED, IOERR_*, FULL, CANTOPEN, READONLY_*, CORRUPT, NOTADB, PROTOCOL...: the store, not the message.
     return SQLITE_PERMANENT.has(primary) ? 'permanent' : 'transient';
   }
   return undefined;
+}
+
+/**
+ * better-sqlite3 hands its native addon the SqliteError class once per process, so an error thrown
+ * where the module was loaded a second time (another jest module registry, a bundle with two copies)
+ * fails `instanceof`; its name and its SQLITE_* code still say what it is.
+ */
+function isSqliteError(err: unknown): err is Error & { code: string } {
+  if (err instanceof Database.SqliteError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && err.name === 'SqliteError' && typeof code === 'string' && code.startsWith('SQLITE_');
 }
 
 /** Where an event sits, for messages that must name it. */
