@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, StoredEvent } from '@backstop/event-store';
 import { replay } from '@backstop/ledger';
 import { ConsumerHandle, encodeEnvelope, KafkaBus, makeEnvelope, TOPICS, TopicName, TopicNames } from '@backstop/messaging';
 import { commandEnvelope, CommandReply, SERVICE_NAMES, ServiceName } from '@backstop/platform';
-import { advanceTestClocks, describeKafka, publishCommand, readAllEvents, RunningApp, SERVICE_COMMAND_TOPICS, startServiceApps, uniquePrefix, waitForServicesQuiet, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
+import { advanceTestClocks, describeKafka, publishCommand, readAllEvents, RunningApp, SERVICE_COMMAND_TOPICS, startServiceApps, stopServiceHarness, uniquePrefix, waitForServicesQuiet, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
 
 /**
  * A made-up coin collapses by more than 99% in seven daily closes (issue 8): 80 → 0.0006, every
@@ -147,13 +147,7 @@ describeKafka('a > 99% collapse in seven daily marks, four services over Kafka, 
     if (process.env.DEBUG_SCENARIO) writeFileSync(process.env.DEBUG_SCENARIO, JSON.stringify(events.map((e) => ({ stream: e.stream, type: e.type, data: e.data })), null, 1));
   }, 900_000);
 
-  afterAll(async () => {
-    await observer?.stop();
-    await client?.close();
-    for (const app of apps.values()) await app.stop();
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopServiceHarness({ observer, client, apps, store, dir }));
 
   it('follows every mark: each close is accepted on its day or the next, down to 0.0006, and pricing prices on the same view', () => {
     expect(1 - Number(CLOSES.at(-1)) / Number(CLOSES[0])).toBeGreaterThan(0.99);

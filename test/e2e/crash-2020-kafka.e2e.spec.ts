@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, StoredEvent } from '@backstop/event-store';
 import { replay } from '@backstop/ledger';
 import { ConsumerHandle, encodeEnvelope, KafkaBus, makeEnvelope, TOPICS, TopicName, TopicNames } from '@backstop/messaging';
 import { commandEnvelope, CommandReply, SERVICE_NAMES, ServiceName } from '@backstop/platform';
-import { advanceTestClocks, describeKafka, publishCommand, readAllEvents, RunningApp, SERVICE_COMMAND_TOPICS, sleep, startServiceApps, uniquePrefix, waitForServicesQuiet, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
+import { advanceTestClocks, describeKafka, publishCommand, readAllEvents, RunningApp, SERVICE_COMMAND_TOPICS, sleep, startServiceApps, stopServiceHarness, uniquePrefix, waitForServicesQuiet, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
 import { checkCrashOutcome, runCrashScenario, SCENARIO_ENV, ScenarioRun, ScenarioTarget } from './scenario/crash-2020';
 
 const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
@@ -79,13 +79,7 @@ describeKafka('March 2020 BTC crash, four services over Kafka', (brokers) => {
     run = await runCrashScenario(target, DATA_DIR, Date.parse(START), undefined, 6 * 3_600_000);
   }, 600_000);
 
-  afterAll(async () => {
-    await observer?.stop();
-    await client?.close();
-    for (const app of apps.values()) await app.stop();
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopServiceHarness({ observer, client, apps, store, dir }));
 
   it('calls margin, covers the missed call, closes out and runs the waterfall exactly', async () => {
     await checkCrashOutcome(run, {

@@ -1,5 +1,6 @@
+import { rmSync } from 'node:fs';
 import type { EventStore } from '@backstop/event-store';
-import { encodeEnvelope, Envelope, KafkaBus, TOPICS, TopicName } from '@backstop/messaging';
+import { ConsumerHandle, encodeEnvelope, Envelope, KafkaBus, TOPICS, TopicName } from '@backstop/messaging';
 import { RunningApp, startApp } from './process';
 import { readAllEvents } from './store';
 import { waitUntil } from './wait';
@@ -60,4 +61,19 @@ export async function advanceTestClocks(apps: Iterable<RunningApp>, iso: string,
 export async function publishCommand<R>(client: Pick<KafkaBus, 'publish'>, topic: string, envelope: Envelope<unknown>, replies: ReadonlyMap<string, R>): Promise<R> {
   await client.publish(topic, [encodeEnvelope(envelope)]);
   return waitUntil(() => replies.get(envelope.id), 30_000, `the reply to ${envelope.type}`);
+}
+
+/** The harness's afterAll: any part may be missing when beforeAll failed part-way. */
+export async function stopServiceHarness(parts: {
+  readonly observer?: ConsumerHandle;
+  readonly client?: Pick<KafkaBus, 'close'>;
+  readonly apps: ReadonlyMap<string, RunningApp>;
+  readonly store?: Pick<EventStore, 'close'>;
+  readonly dir: string;
+}): Promise<void> {
+  await parts.observer?.stop();
+  await parts.client?.close();
+  for (const app of parts.apps.values()) await app.stop();
+  await parts.store?.close();
+  rmSync(parts.dir, { recursive: true, force: true });
 }
