@@ -1,8 +1,8 @@
-import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeKafka, TEST_TOKENS, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
+import { describeKafka, RunningApp, spawnApp, TEST_TOKENS, TEST_TOKENS_ENV, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
 
 /**
  * The image runs `node dist/apps/<service>/main.js`: these run the bundles the build target makes
@@ -10,49 +10,21 @@ import { describeKafka, TEST_TOKENS, uniquePrefix, waitUntil, WORKSPACE_ROOT } f
  * loader), from a working directory outside the workspace, as the container would.
  */
 const OUT = join(WORKSPACE_ROOT, 'tmp', `build-e2e-${process.pid}`);
-const TOKENS = Object.entries(TEST_TOKENS).map(([role, token]) => `${token}=${role}`).join(',');
 
-interface Bundle {
-  child: ChildProcess;
-  url: string;
-  output(): string;
-  stop(): Promise<void>;
-}
-
-async function runBundle(app: string, env: Record<string, string>): Promise<Bundle> {
+/** Runs a built bundle with plain node from a fresh directory; stop() also removes that directory. */
+async function runBundle(app: string, env: Record<string, string>): Promise<RunningApp> {
   const cwd = mkdtempSync(join(tmpdir(), `backstop-${app}-`));
-  const child = spawn(process.execPath, [join(OUT, app, 'main.js')], {
+  const running = await spawnApp([join(OUT, app, 'main.js')], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', BACKSTOP_TOKENS: TOKENS, BACKSTOP_DATA_FILE: join(cwd, 'backstop.db'), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  let gone = false;
-  void exited.then(() => (gone = true));
-  const url = await waitUntil(
-    () => {
-      if (gone) throw new Error(`${app} bundle exited during start-up:\n${out}`);
-      return /listening on (http:\/\/[\d.]+:\d+)/.exec(out)?.[1];
-    },
-    60_000,
-    `${app} bundle to listen`,
-  ).catch((error: Error) => {
-    child.kill('SIGKILL');
-    throw new Error(`${error.message}\n${out.slice(-3000)}`);
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', BACKSTOP_TOKENS: TEST_TOKENS_ENV, BACKSTOP_DATA_FILE: join(cwd, 'backstop.db'), ...env },
+    name: `${app} bundle`,
   });
   return {
-    child,
-    url,
-    output: () => out,
+    ...running,
     stop: async () => {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
+      const code = await running.stop();
       rmSync(cwd, { recursive: true, force: true });
+      return code;
     },
   };
 }

@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, StoredEvent } from '@backstop/event-store';
 import { replay } from '@backstop/ledger';
 import { ConsumerHandle, encodeEnvelope, KafkaBus, makeEnvelope, TOPICS, TopicName, TopicNames } from '@backstop/messaging';
 import { commandEnvelope, CommandReply, SERVICE_NAMES, ServiceName } from '@backstop/platform';
-import { describeKafka, readAllEvents, RunningApp, startApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
+import { advanceTestClocks, describeKafka, publishCommand, readAllEvents, RunningApp, SERVICE_COMMAND_TOPICS, startServiceApps, stopServiceHarness, uniquePrefix, waitForServicesQuiet, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
 
 /**
  * A made-up coin collapses by more than 99% in seven daily closes (issue 8): 80 → 0.0006, every
@@ -39,12 +39,7 @@ const COMMAND_SERVICE: Record<string, ServiceName> = {
   RequestQuote: 'premium-pricing', BindCoverage: 'premium-pricing', FundPremiumAccount: 'premium-pricing',
   DepositCapital: 'default-settlement',
 };
-const COMMAND_TOPIC: Record<ServiceName, TopicName> = {
-  'contract-intake': TOPICS.intakeCommands,
-  'premium-pricing': TOPICS.pricingCommands,
-  'margin-monitor': TOPICS.marginCommands,
-  'default-settlement': TOPICS.settlementCommands,
-};
+const COMMAND_TOPIC: Record<ServiceName, TopicName> = SERVICE_COMMAND_TOPICS;
 
 /** USDC (scale 6) decimal string → minor units, by string arithmetic (no float). */
 const minor = (amount: unknown): bigint => {
@@ -68,27 +63,9 @@ describeKafka('a > 99% collapse in seven daily marks, four services over Kafka, 
   let events: StoredEvent[] = [];
 
   const readAll = (): Promise<StoredEvent[]> => readAllEvents(store);
-  const head = async () => (await readAll()).at(-1)?.position ?? 0n;
-  const quiescent = async () => {
-    let last = -1n;
-    let stableSince = Date.now();
-    await waitUntil(async () => {
-      const now = await head();
-      if (now !== last) {
-        last = now;
-        stableSince = Date.now();
-        return undefined;
-      }
-      for (const service of SERVICE_NAMES) {
-        if (((await store.loadCheckpoint(`publisher-${service}`)) ?? 0n) < now) return undefined;
-      }
-      return Date.now() - stableSince > 700 || undefined;
-    }, 30_000, 'the four services to go quiet');
-  };
+  const quiescent = () => waitForServicesQuiet(store, SERVICE_NAMES);
   const send = async (type: string, payload: Record<string, unknown>): Promise<CommandReply> => {
-    const envelope = commandEnvelope(type, payload);
-    await client.publish(topics.of(COMMAND_TOPIC[COMMAND_SERVICE[type]]), [encodeEnvelope(envelope)]);
-    const reply = await waitUntil(() => replies.get(envelope.id), 30_000, `the reply to ${type}`);
+    const reply = await publishCommand(client, topics.of(COMMAND_TOPIC[COMMAND_SERVICE[type]]), commandEnvelope(type, payload), replies);
     if (reply.status !== 'ACCEPTED') throw new Error(`${type} was rejected: ${JSON.stringify(reply.violations)}`);
     return reply;
   };
@@ -97,14 +74,7 @@ describeKafka('a > 99% collapse in seven daily marks, four services over Kafka, 
     await client.publish(topics.of(TOPICS.marketMarks), [encodeEnvelope(makeEnvelope({ type: 'MarkPrice', key: U, time: at, payload }))]);
     await waitUntil(async () => (await store.readStream(`market-${U}`)).some((e) => e.type === 'MarkRecorded' && e.data.at === at) || undefined, 30_000, `the mark at ${at} to be recorded`);
   };
-  const advanceTo = async (iso: string) => {
-    await quiescent();
-    for (const app of apps.values()) {
-      const res = await fetch(`${app.url}/v1/test/clock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ now: iso }) });
-      if (res.status !== 200) throw new Error(`test clock refused ${iso}: ${res.status} ${await res.text()}`);
-    }
-    await quiescent();
-  };
+  const advanceTo = (iso: string) => advanceTestClocks(apps.values(), iso, quiescent);
   const dayAt = (day: number) => new Date(Date.parse(START) + day * DAY).toISOString();
   const ofType = (type: string) => events.filter((e) => e.type === type);
 
@@ -123,7 +93,7 @@ describeKafka('a > 99% collapse in seven daily marks, four services over Kafka, 
       MARGIN_SECOND_GRACE_MS: String(4 * DAY),
       LOG_LEVEL: 'info',
     };
-    for (const service of SERVICE_NAMES) apps.set(service, await startApp(`apps/${service}/src/main.ts`, env, 90_000));
+    await startServiceApps(apps, SERVICE_NAMES, env, 90_000);
     store = new SqliteEventStore(dataFile);
     client = new KafkaBus({ brokers, clientId: 'collapse-e2e' });
     observer = await client.subscribe({
@@ -177,13 +147,7 @@ describeKafka('a > 99% collapse in seven daily marks, four services over Kafka, 
     if (process.env.DEBUG_SCENARIO) writeFileSync(process.env.DEBUG_SCENARIO, JSON.stringify(events.map((e) => ({ stream: e.stream, type: e.type, data: e.data })), null, 1));
   }, 900_000);
 
-  afterAll(async () => {
-    await observer?.stop();
-    await client?.close();
-    for (const app of apps.values()) await app.stop();
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopServiceHarness({ observer, client, apps, store, dir }));
 
   it('follows every mark: each close is accepted on its day or the next, down to 0.0006, and pricing prices on the same view', () => {
     expect(1 - Number(CLOSES.at(-1)) / Number(CLOSES[0])).toBeGreaterThan(0.99);

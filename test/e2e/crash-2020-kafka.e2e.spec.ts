@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore, StoredEvent } from '@backstop/event-store';
 import { replay } from '@backstop/ledger';
 import { ConsumerHandle, encodeEnvelope, KafkaBus, makeEnvelope, TOPICS, TopicName, TopicNames } from '@backstop/messaging';
 import { commandEnvelope, CommandReply, SERVICE_NAMES, ServiceName } from '@backstop/platform';
-import { describeKafka, RunningApp, sleep, startApp, uniquePrefix, waitUntil, WORKSPACE_ROOT, readAllEvents } from '@backstop/testing';
+import { advanceTestClocks, describeKafka, publishCommand, readAllEvents, RunningApp, SERVICE_COMMAND_TOPICS, sleep, startServiceApps, stopServiceHarness, uniquePrefix, waitForServicesQuiet, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
 import { checkCrashOutcome, runCrashScenario, SCENARIO_ENV, ScenarioRun, ScenarioTarget } from './scenario/crash-2020';
 
 const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
@@ -18,12 +18,7 @@ const COMMAND_SERVICE: Record<string, ServiceName> = {
   DeclareDefault: 'margin-monitor',
   DepositCapital: 'default-settlement', RequestWithdrawal: 'default-settlement', WithdrawCapital: 'default-settlement', RecordRecovery: 'default-settlement',
 };
-const COMMAND_TOPIC: Record<ServiceName, TopicName> = {
-  'contract-intake': TOPICS.intakeCommands,
-  'premium-pricing': TOPICS.pricingCommands,
-  'margin-monitor': TOPICS.marginCommands,
-  'default-settlement': TOPICS.settlementCommands,
-};
+const COMMAND_TOPIC: Record<ServiceName, TopicName> = SERVICE_COMMAND_TOPICS;
 
 /**
  * The same crash with the four services as four processes (apps/<service>/src/main.ts) talking only
@@ -46,25 +41,9 @@ describeKafka('March 2020 BTC crash, four services over Kafka', (brokers) => {
   let run: ScenarioRun;
 
   const readAll = (): Promise<StoredEvent[]> => readAllEvents(store);
-  const head = async () => (await readAll()).at(-1)?.position ?? 0n;
 
   /** Quiet: every service's publisher has published the head and the head stopped moving. */
-  const quiescent = async () => {
-    let last = -1n;
-    let stableSince = Date.now();
-    await waitUntil(async () => {
-      const now = await head();
-      if (now !== last) {
-        last = now;
-        stableSince = Date.now();
-        return undefined;
-      }
-      for (const service of SERVICE_NAMES) {
-        if (((await store.loadCheckpoint(`publisher-${service}`)) ?? 0n) < now) return undefined;
-      }
-      return Date.now() - stableSince > 700 || undefined;
-    }, 30_000, 'the four services to go quiet');
-  };
+  const quiescent = () => waitForServicesQuiet(store, SERVICE_NAMES);
 
   beforeAll(async () => {
     const env = {
@@ -76,8 +55,7 @@ describeKafka('March 2020 BTC crash, four services over Kafka', (brokers) => {
       BACKSTOP_MARKET_DATA_DIR: DATA_DIR,
       LOG_LEVEL: 'info',
     };
-    // One at a time: each creates the topics it needs; concurrent starts on two cores are slower.
-    for (const service of SERVICE_NAMES) apps.set(service, await startApp(`apps/${service}/src/main.ts`, env, 90_000));
+    await startServiceApps(apps, SERVICE_NAMES, env, 90_000);
     store = new SqliteEventStore(dataFile);
     client = new KafkaBus({ brokers, clientId: 'crash-e2e' });
     observer = await client.subscribe({
@@ -90,35 +68,18 @@ describeKafka('March 2020 BTC crash, four services over Kafka', (brokers) => {
       },
     });
     const target: ScenarioTarget = {
-      send: async (type, payload) => {
-        const envelope = commandEnvelope(type, payload);
-        await client.publish(topics.of(COMMAND_TOPIC[COMMAND_SERVICE[type]]), [encodeEnvelope(envelope)]);
-        return waitUntil(() => replies.get(envelope.id), 30_000, `the reply to ${type}`);
-      },
+      send: (type, payload) => publishCommand(client, topics.of(COMMAND_TOPIC[COMMAND_SERVICE[type]]), commandEnvelope(type, payload), replies),
       mark: async (payload) => {
         await client.publish(topics.of(TOPICS.marketMarks), [encodeEnvelope(makeEnvelope({ type: 'MarkPrice', key: payload.underlying, time: payload.at, payload }))]);
         await waitUntil(async () => (await store.readStream(`market-${payload.underlying}`)).some((e) => e.data.at === payload.at) || undefined, 30_000, `the mark at ${payload.at} to be recorded`);
       },
-      advanceTo: async (iso) => {
-        await quiescent();
-        for (const app of apps.values()) {
-          const res = await fetch(`${app.url}/v1/test/clock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ now: iso }) });
-          if (res.status !== 200) throw new Error(`test clock refused ${iso}: ${res.status} ${await res.text()}`);
-        }
-        await quiescent();
-      },
+      advanceTo: (iso) => advanceTestClocks(apps.values(), iso, quiescent),
       events: readAll,
     };
     run = await runCrashScenario(target, DATA_DIR, Date.parse(START), undefined, 6 * 3_600_000);
   }, 600_000);
 
-  afterAll(async () => {
-    await observer?.stop();
-    await client?.close();
-    for (const app of apps.values()) await app.stop();
-    await store?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => stopServiceHarness({ observer, client, apps, store, dir }));
 
   it('calls margin, covers the missed call, closes out and runs the waterfall exactly', async () => {
     await checkCrashOutcome(run, {

@@ -2,3 +2,4 @@ export * from './kafka';
 export * from './wait';
 export * from './process';
 export * from './store';
+export * from './services';

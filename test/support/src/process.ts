@@ -26,17 +26,24 @@ export function bearer(role: keyof typeof TEST_TOKENS = 'operator'): { authoriza
   return { authorization: `Bearer ${TEST_TOKENS[role]}` };
 }
 
+/** BACKSTOP_TOKENS for TEST_TOKENS: `token=role`, comma-separated. */
+export const TEST_TOKENS_ENV = Object.entries(TEST_TOKENS).map(([role, token]) => `${token}=${role}`).join(',');
+
+export interface SpawnAppOptions {
+  readonly cwd: string;
+  /** The child's whole environment (nothing is inherited unless the caller passes it). */
+  readonly env: NodeJS.ProcessEnv;
+  /** Names the process in errors ("<name> exited during start-up", "<name> to listen"). */
+  readonly name: string;
+  readonly timeoutMs?: number;
+}
+
 /**
- * Starts an app entry (e.g. apps/backstop/src/main.ts) on a free port and waits until it listens.
- * It accepts TEST_TOKENS unless `env` sets BACKSTOP_TOKENS.
+ * Runs `node <args>` and waits until it logs "listening on http://...": the one start-up and stop
+ * path of every app a test runs (TypeScript entries through startApp, built bundles as they are).
  */
-export async function startApp(entry: string, env: Record<string, string>, timeoutMs = 60_000): Promise<RunningApp> {
-  const tokens = Object.entries(TEST_TOKENS).map(([role, token]) => `${token}=${role}`).join(',');
-  const child = spawn(process.execPath, ['-r', join(WORKSPACE_ROOT, 'tools/register.js'), join(WORKSPACE_ROOT, entry)], {
-    cwd: WORKSPACE_ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', BACKSTOP_TOKENS: tokens, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function spawnApp(args: readonly string[], options: SpawnAppOptions): Promise<RunningApp> {
+  const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -45,11 +52,11 @@ export async function startApp(entry: string, env: Record<string, string>, timeo
   void exited.then(() => (gone = true));
   const url = await waitUntil(
     () => {
-      if (gone) throw new Error(`app exited during start-up:\n${out}`);
+      if (gone) throw new Error(`${options.name} exited during start-up:\n${out}`);
       return /listening on (http:\/\/[\d.]+:\d+)/.exec(out)?.[1];
     },
-    timeoutMs,
-    `${entry} to listen`,
+    options.timeoutMs ?? 60_000,
+    `${options.name} to listen`,
   ).catch((err: Error) => {
     child.kill('SIGKILL');
     throw new Error(`${err.message}\n${out.slice(-3000)}`);
@@ -70,4 +77,17 @@ export async function startApp(entry: string, env: Record<string, string>, timeo
       await exited;
     },
   };
+}
+
+/**
+ * Starts an app entry (e.g. apps/backstop/src/main.ts) on a free port and waits until it listens.
+ * It accepts TEST_TOKENS unless `env` sets BACKSTOP_TOKENS.
+ */
+export async function startApp(entry: string, env: Record<string, string>, timeoutMs = 60_000): Promise<RunningApp> {
+  return spawnApp(['-r', join(WORKSPACE_ROOT, 'tools/register.js'), join(WORKSPACE_ROOT, entry)], {
+    cwd: WORKSPACE_ROOT,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', BACKSTOP_TOKENS: TEST_TOKENS_ENV, ...env },
+    name: entry,
+    timeoutMs,
+  });
 }

@@ -54,10 +54,15 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
 
   const backoff = (attempt: number) => Math.min(backoffMsMax, 50 * 2 ** Math.min(attempt, 10));
 
-  const handleWithRetry = async (event: StoredEvent) => {
+  /**
+   * Runs one step for an event until it succeeds, retrying with backoff while it fails: the error
+   * shows in lastError() (readiness says not ready) and goes to onError. Resolves false only when
+   * the subscription stops first; never rejects.
+   */
+  const untilDone = async (event: StoredEvent, step: () => Promise<void>) => {
     for (let attempt = 1; !stopped; attempt += 1) {
       try {
-        await options.handle(event);
+        await step();
         error = undefined;
         return true;
       } catch (err) {
@@ -69,25 +74,13 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
     return false;
   };
 
+  const handleWithRetry = (event: StoredEvent) => untilDone(event, () => options.handle(event));
+
   /**
-   * Stores the checkpoint, retrying with backoff while the store refuses (a full disk, a lock, a
-   * vanished file): the error shows in lastError() (readiness says not ready), and the handler is
-   * not run again for an event it already handled. Never rejects.
+   * Stores the checkpoint, retrying while the store refuses (a full disk, a lock, a vanished file),
+   * so the handler is not run again for an event it already handled.
    */
-  const checkpointWithRetry = async (event: StoredEvent) => {
-    for (let attempt = 1; !stopped; attempt += 1) {
-      try {
-        await store.saveCheckpoint(options.name, event.position);
-        error = undefined;
-        return true;
-      } catch (err) {
-        error = err;
-        options.onError?.(err, event, attempt);
-        await sleep(backoff(attempt));
-      }
-    }
-    return false;
-  };
+  const checkpointWithRetry = (event: StoredEvent) => untilDone(event, () => store.saveCheckpoint(options.name, event.position));
 
   const loop = (async () => {
     let readFailures = 0;

@@ -1,0 +1,79 @@
+import { rmSync } from 'node:fs';
+import type { EventStore } from '@backstop/event-store';
+import { ConsumerHandle, encodeEnvelope, Envelope, KafkaBus, TOPICS, TopicName } from '@backstop/messaging';
+import { RunningApp, startApp } from './process';
+import { readAllEvents } from './store';
+import { waitUntil } from './wait';
+
+/*
+ * The harness of the end-to-end specs that run the four services as four processes over the real
+ * broker, sharing one store. Service names come from the caller (platform's SERVICE_NAMES): the
+ * testing lib may depend on infra, not on a service lib.
+ */
+
+/** Each service's command topic (a spec types it as Record<ServiceName, TopicName> to stay exhaustive). */
+export const SERVICE_COMMAND_TOPICS = {
+  'contract-intake': TOPICS.intakeCommands,
+  'premium-pricing': TOPICS.pricingCommands,
+  'margin-monitor': TOPICS.marginCommands,
+  'default-settlement': TOPICS.settlementCommands,
+} as const satisfies Record<string, TopicName>;
+
+/**
+ * Starts apps/<service>/src/main.ts for each service, one at a time (each creates the topics it
+ * needs; concurrent starts on two cores are slower), adding each to `apps` as it comes up so a
+ * failed start still leaves the started ones for afterAll to stop.
+ */
+export async function startServiceApps<S extends string>(apps: Map<S, RunningApp>, services: readonly S[], env: Record<string, string>, timeoutMs: number): Promise<void> {
+  for (const service of services) apps.set(service, await startApp(`apps/${service}/src/main.ts`, env, timeoutMs));
+}
+
+/** Quiet: every service's publisher has published the head and the head stopped moving. */
+export async function waitForServicesQuiet(store: Pick<EventStore, 'readAll' | 'loadCheckpoint'>, services: readonly string[]): Promise<void> {
+  const head = async () => (await readAllEvents(store)).at(-1)?.position ?? 0n;
+  let last = -1n;
+  let stableSince = Date.now();
+  await waitUntil(async () => {
+    const now = await head();
+    if (now !== last) {
+      last = now;
+      stableSince = Date.now();
+      return undefined;
+    }
+    for (const service of services) {
+      if (((await store.loadCheckpoint(`publisher-${service}`)) ?? 0n) < now) return undefined;
+    }
+    return Date.now() - stableSince > 700 || undefined;
+  }, 30_000, 'the four services to go quiet');
+}
+
+/** Moves every app's test clock (BACKSTOP_TEST_CLOCK) to `iso`, with the services quiet before and after. */
+export async function advanceTestClocks(apps: Iterable<RunningApp>, iso: string, quiet: () => Promise<void>): Promise<void> {
+  await quiet();
+  for (const app of apps) {
+    const res = await fetch(`${app.url}/v1/test/clock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ now: iso }) });
+    if (res.status !== 200) throw new Error(`test clock refused ${iso}: ${res.status} ${await res.text()}`);
+  }
+  await quiet();
+}
+
+/** Publishes a command on its topic and waits for the reply that the spec's observer records by envelope id. */
+export async function publishCommand<R>(client: Pick<KafkaBus, 'publish'>, topic: string, envelope: Envelope<unknown>, replies: ReadonlyMap<string, R>): Promise<R> {
+  await client.publish(topic, [encodeEnvelope(envelope)]);
+  return waitUntil(() => replies.get(envelope.id), 30_000, `the reply to ${envelope.type}`);
+}
+
+/** The harness's afterAll: any part may be missing when beforeAll failed part-way. */
+export async function stopServiceHarness(parts: {
+  readonly observer?: ConsumerHandle;
+  readonly client?: Pick<KafkaBus, 'close'>;
+  readonly apps: ReadonlyMap<string, RunningApp>;
+  readonly store?: Pick<EventStore, 'close'>;
+  readonly dir: string;
+}): Promise<void> {
+  await parts.observer?.stop();
+  await parts.client?.close();
+  for (const app of parts.apps.values()) await app.stop();
+  await parts.store?.close();
+  rmSync(parts.dir, { recursive: true, force: true });
+}
