@@ -34,6 +34,10 @@ function runInterop(args, { input = '', timeoutMs = 60_000, env = {} } = {}) {
     });
     let stdout = '';
     let stderr = '';
+    // Decode the streams, not each chunk: a chunk can end inside a multi-byte UTF-8 character, which
+    // chunk-by-chunk toString() turns into two replacement characters (seen as a 1-byte-longer value).
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
     const timer = setTimeout(() => {

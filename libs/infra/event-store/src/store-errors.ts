@@ -32,8 +32,10 @@ export function storeErrorKind(err: unknown): StoreErrorKind | undefined {
  */
 function isSqliteError(err: unknown): err is Error & { code: string } {
   if (err instanceof Database.SqliteError) return true;
-  const code = (err as { code?: unknown } | null)?.code;
-  return err instanceof Error && err.name === 'SqliteError' && typeof code === 'string' && code.startsWith('SQLITE_');
+  // Not `instanceof Error` either: that class may come from another realm (a jest test file's context).
+  if (typeof err !== 'object' || err === null) return false;
+  const { name, code } = err as { name?: unknown; code?: unknown };
+  return name === 'SqliteError' && typeof code === 'string' && code.startsWith('SQLITE_');
 }
 
 /** Where an event sits, for messages that must name it. */

@@ -25,7 +25,7 @@ export class CommandsController {
   @ApiResponse({ status: 200, description: 'ACCEPTED (or a retried command: the same reply again)' })
   @ApiResponse({ status: 422, description: 'REJECTED with violations' })
   @ApiResponse({ status: 401, description: 'no or unknown bearer token' })
-  @ApiResponse({ status: 503, description: 'the instance is shutting down: nothing was written; retry the same command' })
+  @ApiResponse({ status: 503, description: 'retry the same command (same id): the instance is shutting down (nothing was written), or the broker did not take the reply (the command stands; the retry gets and publishes its reply)' })
   @ApiResponse({ status: 403, description: 'REJECTED: field authorization, rule commandRole or ownParty' })
   async submit(
     @Body() body: unknown,
@@ -61,13 +61,19 @@ export class CommandsController {
     }
     const forbidden = isForbidden(reply);
     // A refused sender's attempt is answered here only: backstop.replies carries the outcome of a command.
-    // The reply reaches backstop.replies before the HTTP answer, so a crash right after the answer
-    // cannot leave a command answered over HTTP with no reply on the topic (a broker outage is logged:
-    // the HTTP reply is the sender's, and a retry with the same id publishes it again).
+    // The reply reaches backstop.replies before the HTTP answer, so no command is answered over HTTP
+    // without its reply on the topic. If the broker cannot take it, the answer is 503: the command
+    // stands (its outcome is stored), and a retry with the same id gets the same reply and publishes it.
     if (!forbidden) {
-      await this.runtime.publishReply(envelope, reply).catch((err: Error) =>
-        this.runtime.logger.warn('reply not published to the replies topic', { commandId: envelope.id, error: err.message }),
-      );
+      try {
+        await this.runtime.publishReply(envelope, reply);
+      } catch (err) {
+        this.runtime.logger.warn('reply not published to the replies topic; answering 503 so the sender retries', { commandId: envelope.id, error: (err as Error).message });
+        res.setHeader('Retry-After', '1');
+        throw new ServiceUnavailableException(
+          `command ${envelope.id} was decided (${reply.status}) but its reply could not be put on backstop.replies: send the same command again, with the same id, to get the reply`,
+        );
+      }
     }
     if (reply.status === 'REJECTED') res.status(forbidden ? 403 : reply.violations?.some((v) => v.rule === 'idempotencyConflict') ? 409 : 422);
     return reply;
