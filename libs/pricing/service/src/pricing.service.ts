@@ -31,6 +31,8 @@ import {
   MarketFacts,
   MarketState,
   nextPremiumAction,
+  OpenCoverageFacts,
+  PoolBookFacts,
   PRICING_LIMITS,
   PricingPolicy,
   QuoteCommand,
@@ -157,6 +159,35 @@ export class PricingService {
     return Object.values(state.open).filter(filter);
   }
 
+  /**
+   * The pool's open coverages in `currency` (the capacity book's reservations, each with its
+   * contract and its coverage's current limit) and the latest marks of their underlyings: what the
+   * quote's marginal Cover-2 contribution is measured against.
+   */
+  async poolBook(currency: string): Promise<PoolBookFacts> {
+    const coverages: OpenCoverageFacts[] = [];
+    const markets: Record<string, MarketFacts> = {};
+    for (const r of await this.openReservations((x) => x.currency === currency)) {
+      const contract = await this.contractFacts(r.contractId);
+      if (!contract) continue;
+      const coverage = (await this.coverages.load(coverageStream(r.coverageId))).state;
+      if (coverage.status === 'ENDED' || coverage.status === 'NONE') continue;
+      coverages.push({
+        coverageId: r.coverageId,
+        contract,
+        protectedPartyId: r.protectedPartyId,
+        counterpartyId: r.counterpartyId,
+        currency: r.currency,
+        coverageLimitMinor: coverage.limitMinor,
+      });
+      if (!markets[contract.underlying]) {
+        const market = await this.marketOf(contract.underlying);
+        if (market) markets[contract.underlying] = market;
+      }
+    }
+    return { coverages, markets };
+  }
+
   // ---- commands ----
 
   async requestQuote(p: { quoteId: string; contractId: string; protectedPartyId: string; coverageLimit: string; termDays: number }, at: string, causation: Causation) {
@@ -175,6 +206,7 @@ export class PricingService {
         market: contract ? await this.marketOf(contract.underlying) : undefined,
         credit: counterpartyId ? await this.creditOf(counterpartyId) : undefined,
         partiesInDefault: contract ? await this.partiesInDefault([contract.longPartyId, contract.shortPartyId]) : [],
+        book: contract ? await this.poolBook(contract.currency) : undefined,
         policy: this.policy,
         at,
       },
