@@ -176,23 +176,7 @@ export function priceProtection(request: PricingRequest): PricedCoverage {
   const terms = termsOf(contract);
   const coverageLimit = minorToFloat(request.coverageLimitMinor, scale);
   const collateralHeld = minorToFloat(collateralHeldMinor, scale);
-  // The coverage's marginal Cover-2 contribution on the capacity assessment's scenarios (margin
-  // model), against the pool's open coverages: the number the capacity gate reserves and the capital
-  // the premium pays for. A coverage that adds to the two worst counterparties' stress pays for it;
-  // one on a counterparty outside them pays less (diversification credit).
-  const pool = poolStressBook(request.book, contract.currency, scale);
-  const stressMarket: StressMarket = { nowMs: request.startMs, underlyings: { ...pool.underlyings, [terms.underlying]: { mark: spot, volAnnual } } };
-  const counterpartyId = counterpartyOf(contract, protectedSide);
-  const stressContribution = coverageStressContribution({
-    book: pool.exposures,
-    counterpartyId,
-    // The contract's collateral joins the counterparty's unless a coverage on it already counts it.
-    collateral: pool.contractsOf.get(counterpartyId)?.has(contract.contractId) ? 0 : collateralHeld,
-    coverage: { terms, protectedSide, coverageLimit },
-    market: stressMarket,
-    historical: FALLBACK_CRASH_DAYS,
-    policy: DEFAULT_STRESS_POLICY,
-  });
+  const stressContribution = marginalStress({ contract, protectedSide, spot, volAnnual, coverageLimitMinor: request.coverageLimitMinor, scale, nowMs: request.startMs, book: request.book });
   const price = priceCoverage({
     terms,
     protectedSide,
@@ -231,6 +215,42 @@ export function priceProtection(request: PricingRequest): PricedCoverage {
     components: components(request, price, basis, premiumTotalMinor, stressContributionMinor),
     price,
   };
+}
+
+export interface MarginalStressInput {
+  readonly contract: ContractFacts;
+  readonly protectedSide: Side;
+  readonly spot: number;
+  readonly volAnnual: number;
+  readonly coverageLimitMinor: bigint;
+  readonly scale: number;
+  readonly nowMs: number;
+  readonly book?: PoolBookFacts;
+}
+
+/**
+ * The coverage's marginal Cover-2 contribution on the capacity assessment's scenarios (margin
+ * model), against the pool's open coverages: the capital the quote charges for and the stress the
+ * capacity gate reserves at bind (both call this). A coverage that adds to the two worst
+ * counterparties' stress pays for it; one on a counterparty outside them pays less.
+ */
+export function marginalStress(input: MarginalStressInput): number {
+  const { contract, protectedSide, scale } = input;
+  const terms = termsOf(contract);
+  const pool = poolStressBook(input.book, contract.currency, scale);
+  const stressMarket: StressMarket = { nowMs: input.nowMs, underlyings: { ...pool.underlyings, [terms.underlying]: { mark: input.spot, volAnnual: input.volAnnual } } };
+  const counterpartyId = counterpartyOf(contract, protectedSide);
+  const collateralHeld = minorToFloat(toMinor(contract.collateral[otherSide(protectedSide)], scale), scale);
+  return coverageStressContribution({
+    book: pool.exposures,
+    counterpartyId,
+    // The contract's collateral joins the counterparty's unless a coverage on it already counts it.
+    collateral: pool.contractsOf.get(counterpartyId)?.has(contract.contractId) ? 0 : collateralHeld,
+    coverage: { terms, protectedSide, coverageLimit: minorToFloat(input.coverageLimitMinor, scale) },
+    market: stressMarket,
+    historical: FALLBACK_CRASH_DAYS,
+    policy: DEFAULT_STRESS_POLICY,
+  });
 }
 
 /** The model's credit profile: an explicit PD wins over a rating (as the model documents). */

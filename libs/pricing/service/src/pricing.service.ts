@@ -1,5 +1,5 @@
 import { contractDecider, partyDecider } from '@backstop/intake';
-import { currencyOf, DomainRejection, fromMinor, iso, ms, reject } from '@backstop/kernel';
+import { currencyOf, DomainRejection, floatToMinor, fromMinor, iso, isSupportedCurrency, ms, reject, toMinor } from '@backstop/kernel';
 import { Logger } from '@backstop/telemetry';
 import {
   AccountCommand,
@@ -30,6 +30,7 @@ import {
   MarketEvent,
   MarketFacts,
   MarketState,
+  marginalStress,
   nextPremiumAction,
   OpenCoverageFacts,
   PoolBookFacts,
@@ -38,6 +39,7 @@ import {
   QuoteCommand,
   quoteDecider,
   QuoteEvent,
+  QuoteIssuedData,
   QuoteState,
   Reservation,
   sideOf,
@@ -188,6 +190,32 @@ export class PricingService {
     return { coverages, markets };
   }
 
+  /**
+   * The quote's coverage's marginal Cover-2 contribution against the open coverages now (the
+   * quote's own function): what the gate reserves. Undefined when the inputs are gone (the gate
+   * then reserves the quote's figure).
+   */
+  async stressAtBind(quote: QuoteIssuedData, at: string): Promise<string | undefined> {
+    const contract = await this.contractFacts(quote.contractId);
+    const market = await this.marketOf(quote.underlying);
+    if (!contract || !market || !isSupportedCurrency(quote.currency)) return undefined;
+    const spot = Number(market.price);
+    const volAnnual = Number(market.volAnnual ?? quote.basis.volAnnual);
+    if (!(spot > 0) || !(volAnnual > 0)) return undefined;
+    const scale = currencyOf(quote.currency).scale;
+    const stress = marginalStress({
+      contract,
+      protectedSide: quote.protectedSide,
+      spot,
+      volAnnual,
+      coverageLimitMinor: toMinor(quote.coverageLimit, scale),
+      scale,
+      nowMs: ms(at),
+      book: await this.poolBook(quote.currency),
+    });
+    return fromMinor(floatToMinor(stress, scale, 'up'), scale);
+  }
+
   // ---- commands ----
 
   async requestQuote(p: { quoteId: string; contractId: string; protectedPartyId: string; coverageLimit: string; termDays: number }, at: string, causation: Causation) {
@@ -234,7 +262,8 @@ export class PricingService {
     if (!reserved || reserved.quoteId !== p.quoteId) {
       coverageDecider.decide(bind(at), (await this.coverages.load(coverageStream(p.coverageId))).state); // the quote's rules, before taking capacity
       const assessmentLagMs = this.policy.capacityAssessmentLagMs;
-      const after = await this.capacity.decide(CAPACITY_STREAM, { type: 'ReserveCapacity', coverageId: p.coverageId, quote: quote.quote!, assessmentLagMs, at }, causation);
+      const stressAtBind = await this.stressAtBind(quote.quote!, at);
+      const after = await this.capacity.decide(CAPACITY_STREAM, { type: 'ReserveCapacity', coverageId: p.coverageId, quote: quote.quote!, assessmentLagMs, stressAtBind, at }, causation);
       reserved = after.state.open[p.coverageId];
     }
     // Only a retry of a bind that already failed and gave its capacity back gets here without one.
