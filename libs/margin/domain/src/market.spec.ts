@@ -284,3 +284,34 @@ describe('market decider over the real BTC and ETH histories (../shared/data)', 
     });
   }
 });
+
+describe('market state: the anti-procyclicality look-back vol (EMIR art. 28(1)(c), issue 11)', () => {
+  const dayMark = (price: number, day: number, hour = 12): MarketEvent => sane(String(price), day * 1_440 + hour * 60);
+  // Alternating ±10% log-moves: every daily return squared is 0.01, so the look-back vol is √(0.01·365).
+  const zigzag = (days: number) => Array.from({ length: days }, (_, i) => 100 * Math.exp(i % 2 === 0 ? 0 : 0.1));
+
+  it('is the equally weighted vol of the completed days\' closes, one close a day whatever the feed rate', () => {
+    let state = EMPTY_MARKET;
+    zigzag(40).forEach((p, day) => {
+      state = evolveMarket(state, dayMark(p * 0.5, day, 1)); // an earlier mark the same day is not the close
+      state = evolveMarket(state, dayMark(p, day, 23));
+    });
+    expect(state.dailyCloses).toHaveLength(40);
+    // 39 completed days (today's close counts tomorrow): 38 returns of ±0.1
+    expect(state.lookbackVolAnnual).toBeCloseTo(Math.sqrt(0.01 * 365), 9);
+  });
+
+  it('keeps at most the 10-year look-back of days (bounded memory) and drops older closes', () => {
+    let state = EMPTY_MARKET;
+    for (let day = 0; day < 3_700; day++) state = evolveMarket(state, dayMark(day < 30 ? 100 * Math.exp(day % 2 ? 0.5 : 0) : 100, day));
+    expect(state.dailyCloses!.length).toBeLessThanOrEqual(3_651);
+    // The ±50% days fell out of the window: only flat days remain.
+    expect(state.lookbackVolAnnual).toBe(0);
+  });
+
+  it('raises a quiet feed vol to the look-back floor in the monitor\'s parameters (see monitor.spec)', () => {
+    let state = EMPTY_MARKET;
+    zigzag(10).forEach((p, day) => (state = evolveMarket(state, dayMark(p, day))));
+    expect(state.lookbackVolAnnual).toBeGreaterThan(1.8);
+  });
+});

@@ -28,7 +28,7 @@
  * equity stays on the accepted mark, so a bad tick alone can default nobody (see MarginMonitor).
  */
 import { assertNever, Decider, DomainEvent, ms } from '@backstop/kernel';
-import { MarkFlag } from '@backstop/margin-model';
+import { APC_LOOKBACK_DAYS_DEFAULT, MarkFlag, volatilityPath } from '@backstop/margin-model';
 import { MarkSanityPolicy } from './policy';
 
 /** Why an accepted mark was accepted. */
@@ -129,6 +129,47 @@ export interface MarketState {
   /** lastSane.at the open stale alarm was raised for (cleared by the next accepted mark). */
   readonly staleAlarmFor?: string;
   readonly recorded: number;
+  /**
+   * The last accepted price of each UTC day, oldest first, at most the APC look-back (10 years) of
+   * days: bounded memory, one number a day whatever the feed's rate.
+   */
+  readonly dailyCloses?: readonly DailyClose[];
+  /**
+   * Equally weighted vol of the completed days' closes over the look-back (the backtest's
+   * volatilityPath, the same function): the anti-procyclicality floor the live requirement uses
+   * (EMIR art. 28(1)(c)), so it never falls below what the backtest assumes. Recomputed once a day.
+   */
+  readonly lookbackVolAnnual?: number;
+}
+
+export interface DailyClose {
+  readonly dayMs: number;
+  readonly price: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Adds an accepted mark to the daily closes; on a new day, recomputes the look-back vol of the completed days. */
+export function withDailyClose(state: MarketState, price: number, atMs: number): Pick<MarketState, 'dailyCloses' | 'lookbackVolAnnual'> {
+  const closes = state.dailyCloses ?? [];
+  if (!(price > 0) || !Number.isFinite(price) || !Number.isFinite(atMs)) return { dailyCloses: closes, lookbackVolAnnual: state.lookbackVolAnnual };
+  const dayMs = Math.floor(atMs / DAY_MS) * DAY_MS;
+  const last = closes[closes.length - 1];
+  if (last !== undefined && last.dayMs === dayMs) {
+    return { dailyCloses: [...closes.slice(0, -1), { dayMs, price }], lookbackVolAnnual: state.lookbackVolAnnual };
+  }
+  // A mark older than the last day's (out of order) does not rewrite history.
+  if (last !== undefined && dayMs < last.dayMs) return { dailyCloses: closes, lookbackVolAnnual: state.lookbackVolAnnual };
+  const completed = closes.filter((c) => c.dayMs > dayMs - (APC_LOOKBACK_DAYS_DEFAULT + 1) * DAY_MS);
+  return { dailyCloses: [...completed, { dayMs, price }], lookbackVolAnnual: lookbackVolOf(completed) };
+}
+
+/** Look-back vol of completed daily closes (volatilityPath's lookbackVolAnnual at the last one); undefined under 3 closes. */
+export function lookbackVolOf(closes: readonly DailyClose[]): number | undefined {
+  if (closes.length < 3) return undefined;
+  const path = volatilityPath(closes.map((c) => ({ atMs: c.dayMs, price: c.price })), { seedObservations: 2, lookbackDays: APC_LOOKBACK_DAYS_DEFAULT });
+  const v = path[path.length - 1]?.lookbackVolAnnual;
+  return v !== undefined && Number.isFinite(v) ? v : undefined;
 }
 
 export const EMPTY_MARKET: MarketState = { sources: {}, recorded: 0 };
@@ -162,7 +203,7 @@ export function evolveMarket(state: MarketState, event: MarketEvent): MarketStat
         const lastSane: SaneMark = { price: d.price, at: d.at, atMs, receivedAtMs: d.receivedAt !== undefined ? ms(d.receivedAt) : atMs, volAnnual: d.volAnnual, fundingRate: d.fundingRate };
         // A zero vol is the feed's "unknown" (SPEC §4, one meaning everywhere): keep the last real one.
         const lastVolAnnual = isRealVol(d.volAnnual) ? d.volAnnual : state.lastVolAnnual;
-        return { underlying: d.underlying, lastSane, previousSane: state.lastSane, lastVolAnnual, last: d, sources, recorded };
+        return { underlying: d.underlying, lastSane, previousSane: state.lastSane, lastVolAnnual, last: d, sources, recorded, ...withDailyClose(state, Number(d.price), atMs) };
       }
       if (d.flag === 'JUMP') {
         const candidate: Candidate = { price: Number(d.observedPrice ?? d.price), atMs };

@@ -469,6 +469,18 @@ export class MarginMonitor {
     return vol > 0 && Number.isFinite(vol) ? vol : fallbackVolFor(this.policy, market.underlying);
   }
 
+  /**
+   * The underlying's margin parameters with the anti-procyclicality floor (EMIR art. 28(1)(c)):
+   * the vol never below the look-back vol of the accepted daily closes (market.ts), as in the
+   * backtest, nor below an operator's volFloorAnnual.
+   */
+  private paramsOf(market: MarketSlot): MarginParams {
+    const params = marginParamsFor(this.policy, market.underlying);
+    const lookback = market.state.lookbackVolAnnual;
+    if (lookback === undefined || !(lookback > (params.volFloorAnnual ?? 0))) return params;
+    return { ...params, volFloorAnnual: Math.min(lookback, 20) };
+  }
+
   private marketPoint(market: MarketSlot): MarketPoint | undefined {
     const sane = market.state.lastSane;
     if (sane === undefined) return undefined;
@@ -489,7 +501,7 @@ export class MarginMonitor {
     if (market === undefined || point === undefined) return { revalued: 0, needDecision: [] };
     const ui = market.index;
     const revalued = this.book.revalue(ui, point.mark, point.volAnnual, point.nowMs, this.pnl);
-    const touchedCount = this.scenarioPass(ui, point, marginParamsFor(this.policy, underlying), this.flaggedLevels(market));
+    const touchedCount = this.scenarioPass(ui, point, this.paramsOf(market), this.flaggedLevels(market));
     this.pnlSumsDirty = true;
     this.refreshPnlSums();
     const needDecision: AccountNeedingDecision[] = [];
@@ -578,7 +590,7 @@ export class MarginMonitor {
       account.initialByUnderlying.delete(market.index);
       return;
     }
-    const params = marginParamsFor(this.policy, market.underlying);
+    const params = this.paramsOf(market);
     const span = portfolioInitialMargin(positions, { [market.underlying]: point }, () => params);
     let flaggedLoss = 0;
     for (const level of this.flaggedLevels(market)) {

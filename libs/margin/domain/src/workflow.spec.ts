@@ -364,6 +364,28 @@ async function build(contracts: ContractCase[], markets: { move: number; vol: st
   return { h, points };
 }
 
+describe('anti-procyclicality floor from the accepted marks (EMIR art. 28(1)(c), issue 11)', () => {
+  it('floors a quiet feed vol at the look-back vol of the daily closes, as the backtest does', async () => {
+    const h = harness();
+    await h.register({ contractId: 'c1' });
+    await h.deposit('c1', 'desk1', 1_000_000);
+    await h.deposit('c1', 'cp1', 1_000_000);
+    // Ten daily marks alternating ±10% (log) with the feed quoting a calm 30% vol.
+    const prices = Array.from({ length: 10 }, (_, i) => 60_000 * Math.exp(i % 2 === 0 ? 0 : 0.1));
+    for (let day = 0; day < prices.length; day++) await h.mark(prices[day].toFixed(2), 1 + day * 24, { volAnnual: '0.3' });
+    const last = Number(prices[prices.length - 1].toFixed(2));
+    const point = (volAnnual: number): Record<string, MarketPoint> => ({ 'BTC-USD': { mark: last, volAnnual, nowMs: T0 + (1 + 9 * 24) * HOUR_MS } });
+    const terms = positionTerms({ ...PERP, side: 'LONG' });
+    // every completed day's squared log-return is 0.01: the look-back vol is √(0.01 × 365) ≈ 191%
+    const floored = requirementToMinor(modelInitial([{ terms, side: 'LONG' }], point(Math.sqrt(0.01 * 365))), 6);
+    const feedOnly = requirementToMinor(modelInitial([{ terms, side: 'LONG' }], point(0.3)), 6);
+    const assessed = h.monitor.assess('desk1', 'USDC') as Assessment;
+    expect(feedOnly).toBeLessThan(floored);
+    // to the marks' 2-decimal rounding (it moves the squared returns by ~1e-6 relative)
+    expect(Math.abs(Number(assessed.initialMinor) / Number(floored) - 1)).toBeLessThan(1e-5);
+  });
+});
+
 describe('margin monitor properties', () => {
   it('equity and requirements agree with the model\'s object path (markToMarket, portfolioInitialMargin) for any portfolio', async () => {
     await fc.assert(

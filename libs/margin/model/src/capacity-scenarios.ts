@@ -168,7 +168,7 @@ export interface CoverageStressInput {
   /** The pool's other exposures (empty: the coverage's standalone Cover-2 contribution). */
   readonly book: readonly CounterpartyExposure[];
   readonly counterpartyId: string;
-  /** Collateral the protected side holds from the counterparty (if the counterparty is new to the book). */
+  /** Collateral the coverage's contract holds from the counterparty that the book does not count yet (0 if it does). */
   readonly collateral: number;
   readonly coverage: StressCoverage;
   readonly market: StressMarket;

@@ -76,9 +76,11 @@ describe('cover2Contribution', () => {
   });
 
   it('adds to an existing counterparty\'s coverages, sharing its collateral', () => {
-    const more: CounterpartyExposure = { counterpartyId: 'A', collateral: 999_999, coverages: [cover(1, 'LONG', 50_000)] };
-    // +35%: A owed 2 × 35 000 − 5 000 = 65 000 (the addition's collateral is ignored), B nothing
+    const more: CounterpartyExposure = { counterpartyId: 'A', collateral: 0, coverages: [cover(1, 'LONG', 50_000)] };
+    // +35%: A owed 2 × 35 000 − 5 000 = 65 000 (no new collateral), B nothing
     expect(cover2Contribution(book, more, [up], market).contribution).toBeCloseTo(65_000 - 30_000, 6);
+    // a new contract's collateral joins A's: 2 × 35 000 − (5 000 + 7 000)
+    expect(cover2Contribution(book, { ...more, collateral: 7_000 }, [up], market).contribution).toBeCloseTo(58_000 - 30_000, 6);
   });
 
   it('is zero for a coverage that a third and larger counterparty loss outranks', () => {

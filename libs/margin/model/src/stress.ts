@@ -147,7 +147,9 @@ export interface Cover2Contribution {
 /**
  * The coverage's marginal contribution to the pool's Cover-2 requirement: the requirement with it
  * minus the requirement without it, on the same scenarios. The addition's coverages join the
- * counterparty's existing ones (sharing its collateral); a new counterparty brings `collateral`.
+ * counterparty's existing ones and share its collateral; `addition.collateral` is the collateral
+ * not yet in the book (a new contract's, as settlement sums it per contract; 0 for another coverage
+ * on a contract already counted).
  */
 export function cover2Contribution(
   book: readonly CounterpartyExposure[],
@@ -158,7 +160,7 @@ export function cover2Contribution(
   const before = cover2(book, scenarios, market);
   const existing = book.find((e) => e.counterpartyId === addition.counterpartyId);
   const merged: CounterpartyExposure = existing
-    ? { ...existing, coverages: [...existing.coverages, ...addition.coverages] }
+    ? { ...existing, collateral: existing.collateral + addition.collateral, coverages: [...existing.coverages, ...addition.coverages] }
     : addition;
   const after = cover2([...book.filter((e) => e.counterpartyId !== addition.counterpartyId), merged], scenarios, market);
   return { contribution: Math.max(0, after.requirement - before.requirement), before, after };

@@ -89,3 +89,19 @@ describe('capacity book', () => {
     expect(rules(spec.given([]).when({ ...note, currency: 'EUR' }).rejection())).toEqual(['currency:isCurrency']);
   });
 });
+
+describe('capacity gate at bind: the marginal Cover-2 against the book at bind (issue 11)', () => {
+  it('reserves the stress measured at bind, not the quote\'s, and refuses when that exceeds what is left', () => {
+    const atBind = (Number(quote.stressContribution) + 1_000).toFixed(6);
+    const [reserved] = spec.given([noted('1000000.000000')]).when({ ...reserve('cov1'), stressAtBind: atBind }).events();
+    expect((reserved.data as { stressContribution: string }).stressContribution).toBe(atBind);
+    const tight = (Number(quote.stressContribution) + 500).toFixed(6);
+    const r = spec.given([noted(tight)]).when({ ...reserve('cov1'), stressAtBind: atBind }).rejection();
+    expect(rules(r)).toEqual(['quoteId:poolCapacity']);
+    expect(r.violations[0].message).toContain(`needs ${atBind} USDC`);
+    // a book that diversifies it lets the bind through where the quote's figure would not
+    const [fits] = spec.given([noted(tight)]).when({ ...reserve('cov1'), stressAtBind: '0.000000' }).events();
+    expect(fits.type).toBe('CapacityReserved');
+    expect(rules(spec.given([noted('1000000.000000')]).when({ ...reserve('cov1'), stressAtBind: '1.0000001' }).rejection())).toEqual(['stressAtBind:currencyScale']);
+  });
+});

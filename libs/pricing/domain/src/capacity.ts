@@ -67,7 +67,19 @@ export type CapacityCommand =
       readonly sourceEventId: string;
       readonly at: string;
     }
-  | { readonly type: 'ReserveCapacity'; readonly coverageId: string; readonly quote: QuoteIssuedData; readonly assessmentLagMs: number; readonly at: string }
+  | {
+      readonly type: 'ReserveCapacity';
+      readonly coverageId: string;
+      readonly quote: QuoteIssuedData;
+      readonly assessmentLagMs: number;
+      /**
+       * The coverage's marginal Cover-2 contribution against the open coverages at bind (price.ts
+       * marginalStress, the quote's function): the book may have changed since the quote. Absent:
+       * the quote's figure.
+       */
+      readonly stressAtBind?: string;
+      readonly at: string;
+    }
   | { readonly type: 'ReleaseCapacity'; readonly coverageId: string; readonly reason: string; readonly at: string };
 
 export interface CapacityState {
@@ -191,13 +203,16 @@ function reserve(command: Extract<CapacityCommand, { type: 'ReserveCapacity' }>,
       `no capacity assessment yet for ${quote.currency}: the pool's capacity is unknown until default-settlement publishes CapacityAssessed`,
     );
   }
-  const needed = toMinor(quote.stressContribution, scale);
+  const stress = command.stressAtBind ?? quote.stressContribution;
+  const stressProblem = amountProblem(stress, scale);
+  if (stressProblem) reject('stressAtBind', 'currencyScale', `stress at bind ${stressProblem} (${quote.currency})`);
+  const needed = toMinor(stress, scale);
   if (view.availableMinor < needed) {
     const left = fromMinor(view.availableMinor, scale);
     reject(
       'quoteId',
       'poolCapacity',
-      `the coverage needs ${quote.stressContribution} ${quote.currency} of stress capacity; the pool has ${left} ${quote.currency} left ` +
+      `the coverage needs ${stress} ${quote.currency} of stress capacity; the pool has ${left} ${quote.currency} left ` +
         `(headroom ${fromMinor(view.assessment.headroomMinor, scale)} in pool ${view.assessment.poolId}'s assessment at ${view.assessment.assessedAt}, ` +
         `less ${fromMinor(view.reservedSinceMinor, scale)} reserved since)`,
     );
@@ -214,7 +229,7 @@ function reserve(command: Extract<CapacityCommand, { type: 'ReserveCapacity' }>,
         protectedPartyId: quote.protectedPartyId,
         counterpartyId: quote.counterpartyId,
         currency: quote.currency,
-        stressContribution: quote.stressContribution,
+        stressContribution: fromMinor(needed, scale),
         availableBefore: fromMinor(view.availableMinor, scale),
         at: command.at,
       },

@@ -1,7 +1,7 @@
 import { floatToMinor, fromMinor, iso, minorToFloat, ms, otherSide, Side, toMinor, Violations } from '@backstop/kernel';
-import { coverageStressContribution, DEFAULT_STRESS_POLICY, FALLBACK_CRASH_DAYS } from '@backstop/margin-model';
+import { CounterpartyExposure, coverageStressContribution, DEFAULT_STRESS_POLICY, FALLBACK_CRASH_DAYS, StressCoverage, StressMarket } from '@backstop/margin-model';
 import { CoveragePrice, CreditProfile, pdAnnualOf, premiumPerIntervalMinor, priceCoverage } from '@backstop/pricing-model';
-import { ContractFacts, CreditFacts, MarketFacts, termsOf } from './facts';
+import { ContractFacts, counterpartyOf, CreditFacts, MarketFacts, sideOf, termsOf } from './facts';
 import { decimal, toDouble } from './numbers';
 import { PRICING_LIMITS, PricingPolicy } from './policy';
 
@@ -54,6 +54,61 @@ export interface PricingRequest {
   readonly termMs: number;
   readonly seed: number;
   readonly policy: PricingPolicy;
+  /** The pool's open coverages (pricing's capacity book): the capital is the marginal Cover-2 against them. */
+  readonly book?: PoolBookFacts;
+}
+
+/** One open coverage of the pool, as pricing knows it (its capacity book, the contract, the coverage's limit). */
+export interface OpenCoverageFacts {
+  readonly coverageId: string;
+  readonly contract: ContractFacts;
+  readonly protectedPartyId: string;
+  readonly counterpartyId: string;
+  readonly currency: string;
+  readonly coverageLimitMinor: bigint;
+}
+
+/** The open coverages and the latest marks of their underlyings. */
+export interface PoolBookFacts {
+  readonly coverages: readonly OpenCoverageFacts[];
+  readonly markets: Readonly<Record<string, MarketFacts>>;
+}
+
+/**
+ * The Cover-2 input for the open coverages in `currency`, built as settlement's CapacityAssessed
+ * builds it: one exposure per counterparty, collateral = what it holds on its covered contracts
+ * (each contract counted once), and a stress market with every underlying in the book (last mark
+ * and vol, else the contract's own price and the stress policy's default vol).
+ */
+export function poolStressBook(book: PoolBookFacts | undefined, currency: string, scale: number): { exposures: CounterpartyExposure[]; underlyings: Record<string, { mark: number; volAnnual: number }>; contractsOf: Map<string, Set<string>> } {
+  const byCounterparty = new Map<string, { coverages: StressCoverage[]; collateralMinor: bigint; contracts: Set<string> }>();
+  const underlyings: Record<string, { mark: number; volAnnual: number }> = {};
+  for (const c of book?.coverages ?? []) {
+    if (c.currency !== currency || c.contract.currency !== currency || c.contract.status !== 'OPEN') continue;
+    const protectedSide = sideOf(c.contract, c.protectedPartyId);
+    if (!protectedSide || sideOf(c.contract, c.counterpartyId) !== otherSide(protectedSide)) continue;
+    const terms = termsOf(c.contract);
+    const entry = byCounterparty.get(c.counterpartyId) ?? { coverages: [], collateralMinor: 0n, contracts: new Set<string>() };
+    entry.coverages.push({ terms, protectedSide, coverageLimit: minorToFloat(c.coverageLimitMinor, scale) });
+    if (!entry.contracts.has(c.contract.contractId)) {
+      entry.contracts.add(c.contract.contractId);
+      entry.collateralMinor += toMinor(c.contract.collateral[otherSide(protectedSide)], scale);
+    }
+    byCounterparty.set(c.counterpartyId, entry);
+    if (!underlyings[terms.underlying]) {
+      const known = book?.markets[terms.underlying];
+      const price = known ? toDouble(known.price) : undefined;
+      const vol = known?.volAnnual !== undefined ? toDouble(known.volAnnual) : undefined;
+      underlyings[terms.underlying] = {
+        mark: price !== undefined && price > 0 ? price : terms.kind === 'OPTION' ? terms.strike! : terms.entryPrice,
+        volAnnual: vol !== undefined && vol > 0 ? vol : DEFAULT_STRESS_POLICY.defaultVolAnnual,
+      };
+    }
+  }
+  const exposures = [...byCounterparty]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([counterpartyId, e]) => ({ counterpartyId, collateral: minorToFloat(e.collateralMinor, scale), coverages: e.coverages }));
+  return { exposures, underlyings, contractsOf: new Map([...byCounterparty].map(([id, e]) => [id, e.contracts])) };
 }
 
 export interface PricedCoverage {
@@ -121,19 +176,7 @@ export function priceProtection(request: PricingRequest): PricedCoverage {
   const terms = termsOf(contract);
   const coverageLimit = minorToFloat(request.coverageLimitMinor, scale);
   const collateralHeld = minorToFloat(collateralHeldMinor, scale);
-  // The coverage's Cover-2 contribution on the capacity assessment's scenarios (margin model): the
-  // number the capacity gate reserves and the capital the premium pays for. This service does not
-  // hold the pool's other coverages, so it is the contribution to an empty book (no diversification
-  // credit); settlement's CapacityAssessed then measures the whole book with the same function.
-  const stressContribution = coverageStressContribution({
-    book: [],
-    counterpartyId: 'counterparty',
-    collateral: collateralHeld,
-    coverage: { terms, protectedSide, coverageLimit },
-    market: { nowMs: request.startMs, underlyings: { [terms.underlying]: { mark: spot, volAnnual } } },
-    historical: FALLBACK_CRASH_DAYS,
-    policy: DEFAULT_STRESS_POLICY,
-  });
+  const stressContribution = marginalStress({ contract, protectedSide, spot, volAnnual, coverageLimitMinor: request.coverageLimitMinor, scale, nowMs: request.startMs, book: request.book });
   const price = priceCoverage({
     terms,
     protectedSide,
@@ -172,6 +215,42 @@ export function priceProtection(request: PricingRequest): PricedCoverage {
     components: components(request, price, basis, premiumTotalMinor, stressContributionMinor),
     price,
   };
+}
+
+export interface MarginalStressInput {
+  readonly contract: ContractFacts;
+  readonly protectedSide: Side;
+  readonly spot: number;
+  readonly volAnnual: number;
+  readonly coverageLimitMinor: bigint;
+  readonly scale: number;
+  readonly nowMs: number;
+  readonly book?: PoolBookFacts;
+}
+
+/**
+ * The coverage's marginal Cover-2 contribution on the capacity assessment's scenarios (margin
+ * model), against the pool's open coverages: the capital the quote charges for and the stress the
+ * capacity gate reserves at bind (both call this). A coverage that adds to the two worst
+ * counterparties' stress pays for it; one on a counterparty outside them pays less.
+ */
+export function marginalStress(input: MarginalStressInput): number {
+  const { contract, protectedSide, scale } = input;
+  const terms = termsOf(contract);
+  const pool = poolStressBook(input.book, contract.currency, scale);
+  const stressMarket: StressMarket = { nowMs: input.nowMs, underlyings: { ...pool.underlyings, [terms.underlying]: { mark: input.spot, volAnnual: input.volAnnual } } };
+  const counterpartyId = counterpartyOf(contract, protectedSide);
+  const collateralHeld = minorToFloat(toMinor(contract.collateral[otherSide(protectedSide)], scale), scale);
+  return coverageStressContribution({
+    book: pool.exposures,
+    counterpartyId,
+    // The contract's collateral joins the counterparty's unless a coverage on it already counts it.
+    collateral: pool.contractsOf.get(counterpartyId)?.has(contract.contractId) ? 0 : collateralHeld,
+    coverage: { terms, protectedSide, coverageLimit: minorToFloat(input.coverageLimitMinor, scale) },
+    market: stressMarket,
+    historical: FALLBACK_CRASH_DAYS,
+    policy: DEFAULT_STRESS_POLICY,
+  });
 }
 
 /** The model's credit profile: an explicit PD wins over a rating (as the model documents). */

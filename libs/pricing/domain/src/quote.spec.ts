@@ -231,3 +231,55 @@ describe('quote properties (few paths: they check rules, not accuracy)', () => {
     expect((a[0].data as { premiumPerInterval: string }).premiumPerInterval).toBe((b[0].data as { premiumPerInterval: string }).premiumPerInterval);
   });
 });
+
+describe('capital charge against the pool\'s open coverages (issue 11: marginal Cover-2, not an empty book)', () => {
+  type Issued = Extract<QuoteEvent, { type: 'QuoteIssued' }>['data'];
+  const quoteWith = (book?: RequestQuote['book']): Issued => {
+    const [event] = spec.given([]).when(requestQuote({ coverageLimit: '1000000', book })).events();
+    return event.data as Issued;
+  };
+  const open = (coverageId: string, contract: typeof PERP, counterpartyId: string, protectedPartyId: string, limit = '1000000') => ({
+    coverageId,
+    contract,
+    protectedPartyId,
+    counterpartyId,
+    currency: 'USDC',
+    coverageLimitMinor: toMinor(limit, 6),
+  });
+  // The worst up-move in the stress set for a BTC perpetual: the 5-day window of 2017-12-02 (+65.65%)
+  // is larger than the +5σ·√(5/365) hypothetical at vol 0.6 (e^0.351 − 1 = +42%). The protected
+  // long's gain there on 2 BTC at 60 000, plus the 1% close-out cost at the shocked mark:
+  const up = 0.6565;
+  const gain = 2 * 60_000 * up + 0.01 * 2 * 60_000 * (1 + up);
+  const alone = quoteWith();
+
+  it('against an empty book is the coverage\'s own stressed loss net of cp1\'s collateral', () => {
+    expect(Number(alone.stressContribution)).toBeCloseTo(gain - 12_000, 0);
+  });
+
+  it('a second coverage on the same contract (its collateral already backs the first) costs more capital', () => {
+    const second = quoteWith({ coverages: [open('cov0', PERP, 'cp1', 'desk1')], markets: { 'BTC-USD': MARKET } });
+    // cp1 owes 2·gain − 12 000 with both, gain − 12 000 with the first: the second adds the whole gain.
+    expect(Number(second.stressContribution)).toBeCloseTo(gain, 0);
+    expect(Number(second.components.capitalCharge)).toBeGreaterThan(Number(alone.components.capitalCharge));
+    expect(Number(second.premiumTotal)).toBeGreaterThan(Number(alone.premiumTotal));
+    // capital = cost of capital × contribution × years, so the charges scale with the contributions
+    expect(Number(second.components.capitalCharge) / Number(alone.components.capitalCharge)).toBeCloseTo(gain / (gain - 12_000), 3);
+  });
+
+  it('a coverage on a small third counterparty outside the two worst costs less capital', () => {
+    // Two larger counterparties, short 10 BTC each with no collateral, lose 10·gain/2 each on the same up-move:
+    // cp1's loss (gain − 12 000) stays third, so it adds nothing to Cover 2.
+    const big = (id: string, party: string): typeof PERP => ({ ...PERP, contractId: id, size: '10', longPartyId: party, shortPartyId: `${party}-cp`, collateral: { LONG: '0', SHORT: '0' } });
+    const book = {
+      coverages: [open('covX', big('cx', 'dx'), 'dx-cp', 'dx'), open('covY', big('cy', 'dy'), 'dy-cp', 'dy')],
+      markets: { 'BTC-USD': MARKET },
+    };
+    const diversified = quoteWith(book);
+    expect(Number(diversified.stressContribution)).toBe(0);
+    expect(Number(diversified.components.capitalCharge)).toBeLessThan(Number(alone.components.capitalCharge));
+    // Protecting the other way (cp1 long, a down-move) is not outranked by the book's up-move losses either way:
+    // only coverages in the quote's currency and open contracts count.
+    expect(Number(quoteWith({ ...book, coverages: book.coverages.map((c) => ({ ...c, currency: 'USD' })) }).stressContribution)).toBeCloseTo(gain - 12_000, 0);
+  });
+});

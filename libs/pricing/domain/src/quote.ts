@@ -2,7 +2,7 @@ import { amountProblem, assertNever, currencyOf, DAY_MS, Decider, DomainEvent, f
 import { ContractFacts, counterpartyOf, CreditFacts, MarketFacts, sideOf } from './facts';
 import { seedOf } from './numbers';
 import { PricingPolicy } from './policy';
-import { PriceComponents, PricingBasis, pricingInputViolations, priceProtection } from './price';
+import { PoolBookFacts, PriceComponents, PricingBasis, pricingInputViolations, priceProtection } from './price';
 
 /** A quote: protection of one side of a contract against the other side's default (SPEC §3 step 3). */
 export interface QuoteIssuedData {
@@ -47,6 +47,8 @@ export interface RequestQuote {
   readonly credit?: CreditFacts;
   /** The contract's parties in default at margin-monitor now (SPEC §3.9: no protection on them or against them). */
   readonly partiesInDefault?: readonly string[];
+  /** The pool's open coverages (the service's capacity book): the capital charge is the marginal Cover-2 against them. */
+  readonly book?: PoolBookFacts;
   readonly policy: PricingPolicy;
   readonly at: string;
 }
@@ -139,6 +141,7 @@ function issueQuote(command: RequestQuote, state: QuoteState): QuoteIssuedData {
     termMs: termEndMs - atMs,
     seed: seedOf(command.quoteId),
     policy,
+    book: command.book,
   });
   return {
     quoteId: command.quoteId,

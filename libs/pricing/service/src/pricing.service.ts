@@ -1,5 +1,5 @@
 import { contractDecider, partyDecider } from '@backstop/intake';
-import { currencyOf, DomainRejection, fromMinor, iso, ms, reject } from '@backstop/kernel';
+import { currencyOf, DomainRejection, floatToMinor, fromMinor, iso, isSupportedCurrency, ms, reject, toMinor } from '@backstop/kernel';
 import { Logger } from '@backstop/telemetry';
 import {
   AccountCommand,
@@ -30,12 +30,16 @@ import {
   MarketEvent,
   MarketFacts,
   MarketState,
+  marginalStress,
   nextPremiumAction,
+  OpenCoverageFacts,
+  PoolBookFacts,
   PRICING_LIMITS,
   PricingPolicy,
   QuoteCommand,
   quoteDecider,
   QuoteEvent,
+  QuoteIssuedData,
   QuoteState,
   Reservation,
   sideOf,
@@ -157,6 +161,61 @@ export class PricingService {
     return Object.values(state.open).filter(filter);
   }
 
+  /**
+   * The pool's open coverages in `currency` (the capacity book's reservations, each with its
+   * contract and its coverage's current limit) and the latest marks of their underlyings: what the
+   * quote's marginal Cover-2 contribution is measured against.
+   */
+  async poolBook(currency: string): Promise<PoolBookFacts> {
+    const coverages: OpenCoverageFacts[] = [];
+    const markets: Record<string, MarketFacts> = {};
+    for (const r of await this.openReservations((x) => x.currency === currency)) {
+      const contract = await this.contractFacts(r.contractId);
+      if (!contract) continue;
+      const coverage = (await this.coverages.load(coverageStream(r.coverageId))).state;
+      if (coverage.status === 'ENDED' || coverage.status === 'NONE') continue;
+      coverages.push({
+        coverageId: r.coverageId,
+        contract,
+        protectedPartyId: r.protectedPartyId,
+        counterpartyId: r.counterpartyId,
+        currency: r.currency,
+        coverageLimitMinor: coverage.limitMinor,
+      });
+      if (!markets[contract.underlying]) {
+        const market = await this.marketOf(contract.underlying);
+        if (market) markets[contract.underlying] = market;
+      }
+    }
+    return { coverages, markets };
+  }
+
+  /**
+   * The quote's coverage's marginal Cover-2 contribution against the open coverages now (the
+   * quote's own function): what the gate reserves. Undefined when the inputs are gone (the gate
+   * then reserves the quote's figure).
+   */
+  async stressAtBind(quote: QuoteIssuedData, at: string): Promise<string | undefined> {
+    const contract = await this.contractFacts(quote.contractId);
+    const market = await this.marketOf(quote.underlying);
+    if (!contract || !market || !isSupportedCurrency(quote.currency)) return undefined;
+    const spot = Number(market.price);
+    const volAnnual = Number(market.volAnnual ?? quote.basis.volAnnual);
+    if (!(spot > 0) || !(volAnnual > 0)) return undefined;
+    const scale = currencyOf(quote.currency).scale;
+    const stress = marginalStress({
+      contract,
+      protectedSide: quote.protectedSide,
+      spot,
+      volAnnual,
+      coverageLimitMinor: toMinor(quote.coverageLimit, scale),
+      scale,
+      nowMs: ms(at),
+      book: await this.poolBook(quote.currency),
+    });
+    return fromMinor(floatToMinor(stress, scale, 'up'), scale);
+  }
+
   // ---- commands ----
 
   async requestQuote(p: { quoteId: string; contractId: string; protectedPartyId: string; coverageLimit: string; termDays: number }, at: string, causation: Causation) {
@@ -175,6 +234,7 @@ export class PricingService {
         market: contract ? await this.marketOf(contract.underlying) : undefined,
         credit: counterpartyId ? await this.creditOf(counterpartyId) : undefined,
         partiesInDefault: contract ? await this.partiesInDefault([contract.longPartyId, contract.shortPartyId]) : [],
+        book: contract ? await this.poolBook(contract.currency) : undefined,
         policy: this.policy,
         at,
       },
@@ -202,7 +262,8 @@ export class PricingService {
     if (!reserved || reserved.quoteId !== p.quoteId) {
       coverageDecider.decide(bind(at), (await this.coverages.load(coverageStream(p.coverageId))).state); // the quote's rules, before taking capacity
       const assessmentLagMs = this.policy.capacityAssessmentLagMs;
-      const after = await this.capacity.decide(CAPACITY_STREAM, { type: 'ReserveCapacity', coverageId: p.coverageId, quote: quote.quote!, assessmentLagMs, at }, causation);
+      const stressAtBind = await this.stressAtBind(quote.quote!, at);
+      const after = await this.capacity.decide(CAPACITY_STREAM, { type: 'ReserveCapacity', coverageId: p.coverageId, quote: quote.quote!, assessmentLagMs, stressAtBind, at }, causation);
       reserved = after.state.open[p.coverageId];
     }
     // Only a retry of a bind that already failed and gave its capacity back gets here without one.
