@@ -110,7 +110,7 @@ describe('SIGKILL right after a default, a mark after it, then the compliance re
       },
       events: readAll,
     };
-    const run = await runCrashScenario(target, DATA_DIR, Date.parse(START), undefined, 6 * 3_600_000);
+    await runCrashScenario(target, DATA_DIR, Date.parse(START), undefined, 6 * 3_600_000);
     expect(restarts).toBe(1);
     expect(markAfterDefault).toBeDefined();
     await app.stop();
