@@ -10,16 +10,20 @@ import { CAST, minor, runCrashScenario, SCENARIO_ENV, ScenarioTarget } from './s
 
 const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
 const START = '2026-03-06T00:00:00.000Z';
+/** Longs pay shorts 0.05% of notional at each 8-hour instant: the defaulter cpA is long. */
+const FUNDING_RATE = '0.0005';
 
 /**
  * Issue 8, defect 5, "seen after a settlement crash": the npm start composition runs as a child
- * process with BACKSTOP_FAULT_KILL_AFTER=DefaultDeclared:1, so settlement is SIGKILLed right after it
- * took up the default (declared, nothing charged or paid yet). Restarted on the same store file,
- * the first thing that reaches it is a mark past a funding instant, with a funding rate, while the
- * defaulter's perpetual is still open: before the fix margin booked that funding after the default,
- * the waterfall then took more than the ledger's collateral and `compliance replay` stopped with
- * exit 5 ("cannot book LossAllocated"). Now nothing accrues from the default on, the replay books
- * every event, and the defaulter's collateral layer is within what the ledger holds.
+ * process with BACKSTOP_FAULT_KILL_AFTER=DefaultTriggered:1, so settlement dies right after the
+ * default was triggered, before it took it up. Restarted on the same store file 9 hours later, the
+ * first thing that reaches it is a mark past a funding instant (every mark carries a funding rate)
+ * while the defaulter's perpetual may still be open. Nothing may accrue on it from the default on,
+ * the compliance replay must book every event, and the defaulter's collateral layer must stay
+ * within what the ledger holds (defect 5: the ledger stopped with "cannot book LossAllocated").
+ * Note: on restart settlement catches up from the store and closes the contract out before the
+ * HTTP mark reaches margin, so this run guards the crash path end to end; the funding rule itself
+ * is pinned by the account decider's specs.
  */
 describe('SIGKILL right after a default, a mark after it, then the compliance replay', () => {
   const dir = mkdtempSync(join(tmpdir(), 'backstop-kill-default-'));
@@ -62,13 +66,14 @@ describe('SIGKILL right after a default, a mark after it, then the compliance re
   const alive = async () => {
     if (app!.child.exitCode === null && app!.child.signalCode === null) return;
     expect(app!.child.signalCode).toBe('SIGKILL');
-    expect(app!.output()).toMatch(/fault injection: SIGKILL after append #1 of DefaultDeclared/);
+    expect(app!.output()).toMatch(/fault injection: SIGKILL after append #1 of DefaultTriggered/);
     restarts += 1;
+    // Back 9 hours later (past at least one 8-hour funding instant), and a mark at the last price
+    // arrives first: funding would be owed on it if anything still accrued after the default.
+    clockAt = new Date(Date.parse(clockAt) + 9 * 3_600_000).toISOString();
     app = await startApp('apps/backstop/src/main.ts', { ...env, BACKSTOP_TEST_CLOCK: clockAt }, 90_000);
-    // At the clock (hours after the day's mark, so past at least one 8-hour funding instant), at the
-    // last price, with a positive funding rate: funding would be owed if anything still accrued.
     markAfterDefault = clockAt;
-    await sendMark({ underlying: 'BTC-USD', price: lastPrice, volAnnual: '0.8', fundingRate: '0.001', at: clockAt });
+    await sendMark({ underlying: 'BTC-USD', price: lastPrice, volAnnual: '0.8', fundingRate: FUNDING_RATE, at: clockAt });
     await quiet();
   };
   const post = async (path: string, body: unknown): Promise<Response> => {
@@ -90,19 +95,23 @@ describe('SIGKILL right after a default, a mark after it, then the compliance re
     });
 
   it('books no funding after the default, and the replay books every event within the collateral', async () => {
-    app = await startApp('apps/backstop/src/main.ts', { ...env, BACKSTOP_FAULT_KILL_AFTER: 'DefaultDeclared:1' }, 90_000);
+    app = await startApp('apps/backstop/src/main.ts', { ...env, BACKSTOP_FAULT_KILL_AFTER: 'DefaultTriggered:1' }, 90_000);
     store = new SqliteEventStore(dataFile);
     const target: ScenarioTarget = {
       send: async (type, payload) => (await (await post('/v1/commands', commandEnvelope(type, payload))).json()) as CommandReply,
       mark: async (payload) => {
         await alive();
         lastPrice = payload.price;
-        const res = await post('/v1/market/marks', makeEnvelope({ type: 'MarkPrice', key: payload.underlying, time: payload.at, payload }));
+        const withRate = { ...payload, fundingRate: FUNDING_RATE };
+        const res = await post('/v1/market/marks', makeEnvelope({ type: 'MarkPrice', key: payload.underlying, time: payload.at, payload: withRate }));
         expect(res.status).toBe(202);
       },
-      advanceTo: async (iso) => {
+      advanceTo: async (wanted) => {
         await alive();
         await quiet();
+        // The restart moved the clock ahead: it never goes back (nor is set to where it is).
+        if (Date.parse(wanted) <= Date.parse(clockAt)) return;
+        const iso = wanted;
         const res = await post('/v1/test/clock', { now: iso });
         expect(res.status).toBe(200);
         clockAt = iso;
