@@ -16,6 +16,9 @@
  *   which counts as collateral but not as the party's own equity);
  * - at the second deadline, own equity (equity − backstop cover) still below maintenance →
  *   DefaultTriggered (SECOND_DEADLINE), else the call is cured late (RESTORED_BY_SECOND_DEADLINE);
+ * - a contract goes live (CallInitialMargin on ContractRegistered) with the side's equity below the
+ *   larger of its agreed initial margin and its SPAN initial → MarginCallIssued at once (contractId
+ *   set), normal grace; until that deadline negative own equity is no default (never called yet);
  * - own equity below zero on any assessment → DefaultTriggered (NEGATIVE_EQUITY);
  *   an operator's DeclareDefault → DefaultTriggered (OPERATOR). A defaulted account decides no more
  *   calls: default-settlement takes over.
@@ -70,6 +73,8 @@ export type AccountEvent =
         initialRequirement: string;
         deadline: string;
         secondDeadline: string;
+        /** Set on the call issued when this contract became live: its agreed initial margin was not posted yet. */
+        contractId?: string;
         at: string;
       }
     >
@@ -127,6 +132,7 @@ export type AccountCommand =
   | { type: 'RecordBackstopCover'; partyId: string; callId: string; amount: string; currency: string; at: string }
   | { type: 'RecordBackstopCoverReturn'; partyId: string; amount: string; currency: string; reference: string; at: string }
   | { type: 'AssessMargin'; partyId: string; assessment: Assessment; lastSaneMarks: LastSaneMarks; at: string }
+  | { type: 'CallInitialMargin'; partyId: string; contractId: string; agreedInitialMargin?: string; assessment: Assessment; at: string }
   | { type: 'MissCall'; partyId: string; callId: string; now: string }
   | { type: 'CheckSecondDeadline'; partyId: string; callId: string; now: string; assessment: Assessment; lastSaneMarks: LastSaneMarks }
   | { type: 'DeclareDefault'; partyId: string; reason: string; at: string; lastSaneMarks: LastSaneMarks; closeOutPrices?: Readonly<Record<string, string>>; declaredBy?: string }
@@ -156,6 +162,8 @@ export interface MarginCall {
   /** Deposits minus withdrawals in the call's currency since it was issued. */
   readonly netDepositsMinor: bigint;
   readonly coveredMinor: bigint;
+  /** The contract whose registration issued this call (its initial margin), if that is why. */
+  readonly onRegistrationOf?: string;
 }
 
 export interface AccountPosition extends PositionSpec {
@@ -195,6 +203,8 @@ export function accountDecider(policy: CallPolicy): Decider<AccountCommand, Acco
           return recordBackstopCoverReturn(command, state);
         case 'AssessMargin':
           return assessMargin(command, state, policy);
+        case 'CallInitialMargin':
+          return callInitialMargin(command, state, policy);
         case 'MissCall':
           return missCall(command, state);
         case 'CheckSecondDeadline':
@@ -314,6 +324,11 @@ function assessMargin(command: Cmd<'AssessMargin'>, state: AccountState, policy:
   const a = command.assessment;
   const currency = a.currency;
   if (a.ownEquityMinor < 0n) {
+    // A party called for the initial margin of a contract that just went live has its grace to post
+    // it: a tick against it before the deadline is no default (nobody is defaulted before being
+    // called). Missed, the call takes the normal path (cover, second deadline, default).
+    const call = openCallIn(state, currency);
+    if (call !== undefined && call.onRegistrationOf !== undefined && call.status === 'ISSUED' && ms(command.at) < ms(call.deadline)) return [];
     const detail = `own equity ${amountText(a.ownEquityMinor, currency)} ${currency} is below zero`;
     return [defaultTriggered(command.partyId, 'NEGATIVE_EQUITY', detail, command.lastSaneMarks, command.at)];
   }
@@ -332,6 +347,46 @@ function assessMargin(command: Cmd<'AssessMargin'>, state: AccountState, policy:
         initialRequirement: amountText(a.initialMinor, currency),
         deadline: iso(deadlineMs),
         secondDeadline: iso(deadlineMs + policy.secondGraceMs),
+        at: command.at,
+      },
+    },
+  ];
+}
+
+/**
+ * A contract just went live (ContractRegistered): the side's agreed initial margin is required at
+ * once. Below it (the usual case: nothing is posted before a contract is live) → a margin call now,
+ * for the requirement − equity, with the normal grace; the requirement is the larger of the agreed
+ * figure and the account's SPAN initial margin (zero before any mark).
+ */
+function callInitialMargin(command: Cmd<'CallInitialMargin'>, state: AccountState, policy: CallPolicy): AccountEvent[] {
+  if (state.partyId === undefined || state.defaulted) return [];
+  const position = knownPosition(state, command.contractId);
+  const a = command.assessment;
+  const currency = a.currency;
+  if (position.currency !== currency) reject('assessment.currency', 'contractCurrency', `contract ${command.contractId} settles in ${position.currency}, not ${currency}`);
+  if (position.settled || openCallIn(state, currency) !== undefined) return [];
+  const scale = currencyOf(currency).scale;
+  const agreed = command.agreedInitialMargin;
+  if (agreed !== undefined) checkAmount('agreedInitialMargin', agreed, currency);
+  const agreedMinor = agreed === undefined ? 0n : toMinor(agreed, scale);
+  const requiredMinor = agreedMinor > a.initialMinor ? agreedMinor : a.initialMinor;
+  if (a.equityMinor >= requiredMinor) return [];
+  const deadlineMs = ms(command.at) + policy.callGraceMs;
+  return [
+    {
+      type: 'MarginCallIssued',
+      data: {
+        callId: `mc-${command.partyId}-${state.callCount + 1}`,
+        partyId: command.partyId,
+        amount: amountText(requiredMinor - a.equityMinor, currency),
+        currency,
+        equity: amountText(a.equityMinor, currency),
+        maintenanceRequirement: amountText(a.maintenanceMinor, currency),
+        initialRequirement: amountText(requiredMinor, currency),
+        deadline: iso(deadlineMs),
+        secondDeadline: iso(deadlineMs + policy.secondGraceMs),
+        contractId: command.contractId,
         at: command.at,
       },
     },
@@ -516,6 +571,7 @@ export function evolveAccount(state: AccountState, event: AccountEvent): Account
         secondDeadline: d.secondDeadline,
         netDepositsMinor: 0n,
         coveredMinor: 0n,
+        ...(d.contractId !== undefined ? { onRegistrationOf: d.contractId } : {}),
       };
       return { ...state, calls: { ...state.calls, [d.callId]: call }, callCount: state.callCount + 1 };
     }

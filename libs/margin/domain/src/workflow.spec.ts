@@ -57,6 +57,44 @@ function modelInitial(positions: Position[], markets: Record<string, MarketPoint
 }
 
 describe('margin workflow over the in-memory store', () => {
+  describe('a contract going live without its initial margin (issue 8, defect 8)', () => {
+    it('calls each side at once for its agreed initial margin, and an adverse tick in the grace does not default', async () => {
+      const h = harness();
+      await h.register({ contractId: 'c1', longInitialMargin: '10000.000000', shortInitialMargin: '12000.000000' });
+      // Figures from the policy, not from the code under test: deadline = registration + grace.
+      const deadline = iso(T0 + POLICY.callGraceMs);
+      const second = iso(T0 + POLICY.callGraceMs + POLICY.secondGraceMs);
+      expect(h.port.eventsOf('MarginCallIssued').map((e) => e.data)).toEqual([
+        expect.objectContaining({ partyId: 'desk1', amount: '10000.000000', equity: '0.000000', initialRequirement: '10000.000000', deadline, secondDeadline: second, contractId: 'c1', at: at(0) }),
+        expect.objectContaining({ partyId: 'cp1', amount: '12000.000000', equity: '0.000000', initialRequirement: '12000.000000', deadline, secondDeadline: second, contractId: 'c1', at: at(0) }),
+      ]);
+      // The short side posts; the long side does not, and the price falls 10k (long MTM −20,000).
+      await h.deposit('c1', 'cp1', 12_000, 0.5);
+      expect(h.port.eventsOf('MarginCallCured').map((e) => e.data.partyId)).toEqual(['cp1']);
+      await h.mark('60000', 0.75);
+      await h.mark('50000', 1);
+      await h.workflow.onTick(iso(T0 + POLICY.callGraceMs - 1));
+      expect(h.port.eventsOf('DefaultTriggered')).toEqual([]);
+      // Unpaid at the deadline, the call takes the normal path: missed, and then the negative equity defaults.
+      await h.workflow.onTick(deadline);
+      expect(h.port.eventsOf('MarginCallMissed').map((e) => e.data)).toEqual([expect.objectContaining({ partyId: 'desk1', amount: '10000.000000', at: deadline })]);
+      await h.mark('50000', POLICY.callGraceMs / HOUR_MS + 0.5);
+      expect(h.port.eventsOf('DefaultTriggered').map((e) => e.data)).toEqual([expect.objectContaining({ partyId: 'desk1', reason: 'NEGATIVE_EQUITY' })]);
+    });
+
+    it('without an agreed figure, calls for the SPAN initial margin at the accepted mark; a side already covered is not called', async () => {
+      const h = harness();
+      await h.register({ contractId: 'c0', longPartyId: 'desk1', shortPartyId: 'other' });
+      await h.deposit('c0', 'desk1', 100_000);
+      await h.mark('60000', 1);
+      await h.register({ contractId: 'c1', longPartyId: 'desk2', shortPartyId: 'desk1', at: at(1) });
+      const initial = modelInitial([{ terms: positionTerms({ ...PERP, side: 'LONG' }), side: 'LONG' }], { 'BTC-USD': { mark: 60_000, volAnnual: 0.6, nowMs: T0 + HOUR_MS } });
+      // desk1 (100,000 posted) covers its new short as well: only desk2 is called for c1.
+      const calls = h.port.eventsOf('MarginCallIssued').map((e) => e.data).filter((c) => c.contractId === 'c1');
+      expect(calls).toEqual([expect.objectContaining({ partyId: 'desk2', amount: (Number(requirementToMinor(initial, 6)) / 1e6).toFixed(6), equity: '0.000000', at: at(1) })]);
+    });
+  });
+
   it('calls on a drop below maintenance for the amount back to initial, and a deposit before the deadline cures it', async () => {
     const h = harness();
     await h.register({ contractId: 'c1' });

@@ -44,6 +44,9 @@ export interface Source {
 export type MarkInput = Omit<Extract<MarketCommand, { type: 'RecordMark' }>, 'type'>;
 
 export interface ContractRegisteredInput extends Omit<PositionSpec, 'side'> {
+  /** The initial margin each side agreed to post (intake's ContractRegistered). */
+  readonly longInitialMargin?: string;
+  readonly shortInitialMargin?: string;
   readonly at: string;
 }
 
@@ -127,10 +130,22 @@ export class MarginWorkflow {
   }
 
   async onContractRegistered(source: Source, input: ContractRegisteredInput): Promise<void> {
-    const { at, ...terms } = input;
+    const { at, longInitialMargin, shortInitialMargin, ...terms } = input;
     for (const side of ['LONG', 'SHORT'] as const) {
       const partyId = side === 'LONG' ? input.longPartyId : input.shortPartyId;
       await this.tryAccount({ type: 'OpenPosition', partyId, position: { ...terms, side }, at }, cause(source, source.id, at));
+    }
+    // Live now: a side whose posted collateral is below its requirement is called at once (normal
+    // grace), so no adverse tick can default it before it was ever called (issue 8, defect 8).
+    for (const side of ['LONG', 'SHORT'] as const) {
+      const partyId = side === 'LONG' ? input.longPartyId : input.shortPartyId;
+      const agreed = side === 'LONG' ? longInitialMargin : shortInitialMargin;
+      const assessment = this.monitor.assess(partyId, input.currency);
+      if (assessment === undefined) continue;
+      await this.tryAccount(
+        { type: 'CallInitialMargin', partyId, contractId: input.contractId, ...(agreed !== undefined ? { agreedInitialMargin: agreed } : {}), assessment, at },
+        cause(source, `${source.id}:initial`, at),
+      );
     }
   }
 

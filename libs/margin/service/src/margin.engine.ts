@@ -251,6 +251,8 @@ export class MarginEngine {
             currency: p.currency as string,
             longPartyId: p.longPartyId as string,
             shortPartyId: p.shortPartyId as string,
+            ...(typeof p.longInitialMargin === 'string' ? { longInitialMargin: p.longInitialMargin } : {}),
+            ...(typeof p.shortInitialMargin === 'string' ? { shortInitialMargin: p.shortInitialMargin } : {}),
             at: p.at as string,
           });
         case 'CollateralDeposited':
