@@ -6,7 +6,8 @@ import { SqliteEventStore, StoredEvent } from '@backstop/event-store';
 import { replay } from '@backstop/ledger';
 import { ConsumerHandle, encodeEnvelope, KafkaBus, makeEnvelope, TOPICS, TopicName, TopicNames } from '@backstop/messaging';
 import { commandEnvelope, CommandReply, SERVICE_NAMES, ServiceName } from '@backstop/platform';
-import { advanceTestClocks, describeKafka, publishCommand, readAllEvents, RunningApp, SERVICE_COMMAND_TOPICS, startServiceApps, stopServiceHarness, uniquePrefix, waitForServicesQuiet, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
+import { describeKafka, readAllEvents, RunningApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
+import { advanceTestClocks, publishCommand, SERVICE_COMMAND_TOPICS, startServiceApps, stopServiceHarness, waitForServicesQuiet } from './scenario/services';
 
 /**
  * A made-up coin collapses by more than 99% in seven daily closes (issue 8): 80 → 0.0006, every

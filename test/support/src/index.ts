@@ -2,4 +2,3 @@ export * from './kafka';
 export * from './wait';
 export * from './process';
 export * from './store';
-export * from './services';

@@ -1,14 +1,12 @@
 import { rmSync } from 'node:fs';
 import type { EventStore } from '@backstop/event-store';
 import { ConsumerHandle, encodeEnvelope, Envelope, KafkaBus, TOPICS, TopicName } from '@backstop/messaging';
-import { RunningApp, startApp } from './process';
-import { readAllEvents } from './store';
-import { waitUntil } from './wait';
+import { readAllEvents, RunningApp, startApp, waitUntil } from '@backstop/testing';
 
 /*
  * The harness of the end-to-end specs that run the four services as four processes over the real
- * broker, sharing one store. Service names come from the caller (platform's SERVICE_NAMES): the
- * testing lib may depend on infra, not on a service lib.
+ * broker, sharing one store. It lives with the e2e specs, not in the testing lib, because it needs
+ * the messaging lib, whose own specs use the testing lib. Service names come from the caller.
  */
 
 /** Each service's command topic (a spec types it as Record<ServiceName, TopicName> to stay exhaustive). */
