@@ -23,7 +23,7 @@ module.exports = {
     ],
   },
   moduleNameMapper: pathsToModuleNameMapper(),
-  setupFiles: ['reflect-metadata'],
+  setupFiles: ['reflect-metadata', '<rootDir>/tools/jest/fast-check-seed.js'],
   globalSetup: '<rootDir>/test/support/global-setup.js',
   globalTeardown: '<rootDir>/test/support/global-teardown.js',
   testTimeout: 30_000,
