@@ -333,24 +333,35 @@ function assessMargin(command: Cmd<'AssessMargin'>, state: AccountState, policy:
     return [defaultTriggered(command.partyId, 'NEGATIVE_EQUITY', detail, command.lastSaneMarks, command.at)];
   }
   if (openCallIn(state, currency) !== undefined || a.equityMinor >= a.maintenanceMinor) return [];
+  return [marginCallIssued({ partyId: command.partyId, at: command.at }, state, policy, a, a.initialMinor)];
+}
+
+/** A margin call for `requiredMinor` − equity, due after the normal grace (both ways a call is issued). */
+function marginCallIssued(
+  command: { partyId: string; at: string; contractId?: string },
+  state: AccountState,
+  policy: CallPolicy,
+  a: { currency: string; equityMinor: bigint; maintenanceMinor: bigint },
+  requiredMinor: bigint,
+): AccountEvent {
+  const currency = a.currency;
   const deadlineMs = ms(command.at) + policy.callGraceMs;
-  return [
-    {
-      type: 'MarginCallIssued',
-      data: {
-        callId: `mc-${command.partyId}-${state.callCount + 1}`,
-        partyId: command.partyId,
-        amount: amountText(a.initialMinor - a.equityMinor, currency),
-        currency,
-        equity: amountText(a.equityMinor, currency),
-        maintenanceRequirement: amountText(a.maintenanceMinor, currency),
-        initialRequirement: amountText(a.initialMinor, currency),
-        deadline: iso(deadlineMs),
-        secondDeadline: iso(deadlineMs + policy.secondGraceMs),
-        at: command.at,
-      },
+  return {
+    type: 'MarginCallIssued',
+    data: {
+      callId: `mc-${command.partyId}-${state.callCount + 1}`,
+      partyId: command.partyId,
+      amount: amountText(requiredMinor - a.equityMinor, currency),
+      currency,
+      equity: amountText(a.equityMinor, currency),
+      maintenanceRequirement: amountText(a.maintenanceMinor, currency),
+      initialRequirement: amountText(requiredMinor, currency),
+      deadline: iso(deadlineMs),
+      secondDeadline: iso(deadlineMs + policy.secondGraceMs),
+      ...(command.contractId === undefined ? {} : { contractId: command.contractId }),
+      at: command.at,
     },
-  ];
+  };
 }
 
 /**
@@ -372,25 +383,7 @@ function callInitialMargin(command: Cmd<'CallInitialMargin'>, state: AccountStat
   const agreedMinor = agreed === undefined ? 0n : toMinor(agreed, scale);
   const requiredMinor = agreedMinor > a.initialMinor ? agreedMinor : a.initialMinor;
   if (a.equityMinor >= requiredMinor) return [];
-  const deadlineMs = ms(command.at) + policy.callGraceMs;
-  return [
-    {
-      type: 'MarginCallIssued',
-      data: {
-        callId: `mc-${command.partyId}-${state.callCount + 1}`,
-        partyId: command.partyId,
-        amount: amountText(requiredMinor - a.equityMinor, currency),
-        currency,
-        equity: amountText(a.equityMinor, currency),
-        maintenanceRequirement: amountText(a.maintenanceMinor, currency),
-        initialRequirement: amountText(requiredMinor, currency),
-        deadline: iso(deadlineMs),
-        secondDeadline: iso(deadlineMs + policy.secondGraceMs),
-        contractId: command.contractId,
-        at: command.at,
-      },
-    },
-  ];
+  return [marginCallIssued({ partyId: command.partyId, at: command.at, contractId: command.contractId }, state, policy, a, requiredMinor)];
 }
 
 function missCall(command: Cmd<'MissCall'>, state: AccountState): AccountEvent[] {
