@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { SqliteEventStore, StoredEvent } from '@backstop/event-store';
 import { makeEnvelope } from '@backstop/messaging';
 import { commandEnvelope, CommandReply } from '@backstop/platform';
-import { bearer, RunningApp, startApp, waitUntil, WORKSPACE_ROOT, readAllEvents } from '@backstop/testing';
+import { bearer, readAllEvents, RunningApp, startApp, waitForStoreQuiet, WORKSPACE_ROOT } from '@backstop/testing';
 import { CAST, minor, runCrashScenario, SCENARIO_ENV, ScenarioTarget } from './scenario/crash-2020';
 
 const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
@@ -43,19 +43,7 @@ describe('SIGKILL right after a default, a mark after it, then the compliance re
   });
 
   const readAll = (): Promise<StoredEvent[]> => readAllEvents(store);
-  const quiet = async () => {
-    let last = -1n;
-    let since = Date.now();
-    await waitUntil(async () => {
-      const head = (await readAll()).at(-1)?.position ?? 0n;
-      if (head !== last) {
-        last = head;
-        since = Date.now();
-        return undefined;
-      }
-      return Date.now() - since > 400 || undefined;
-    }, 30_000, 'the app to go quiet');
-  };
+  const quiet = () => waitForStoreQuiet(store);
   const postTo = (path: string, body: unknown) =>
     fetch(`${app!.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer() }, body: JSON.stringify(body) });
   const sendMark = async (payload: Record<string, string>) => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SqliteEventStore, StoredEvent } from '@backstop/event-store';
 import { makeEnvelope } from '@backstop/messaging';
 import { commandEnvelope, CommandReply } from '@backstop/platform';
-import { bearer, RunningApp, startApp, waitUntil, WORKSPACE_ROOT, readAllEvents } from '@backstop/testing';
+import { bearer, readAllEvents, RunningApp, startApp, waitForStoreQuiet, WORKSPACE_ROOT } from '@backstop/testing';
 import { minor, runCrashScenario, SCENARIO_ENV, ScenarioTarget, TERMS } from './scenario/crash-2020';
 
 const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
@@ -33,19 +33,7 @@ describe('SIGKILL mid-settlement, then restart', () => {
   });
 
   const readAll = (): Promise<StoredEvent[]> => readAllEvents(store);
-  const quiet = async () => {
-    let last = -1n;
-    let since = Date.now();
-    await waitUntil(async () => {
-      const head = (await readAll()).at(-1)?.position ?? 0n;
-      if (head !== last) {
-        last = head;
-        since = Date.now();
-        return undefined;
-      }
-      return Date.now() - since > 400 || undefined;
-    }, 30_000, 'the app to go quiet');
-  };
+  const quiet = () => waitForStoreQuiet(store);
   /** Every call goes through here: if the app was killed by the fault, restart it without the fault. */
   const alive = async () => {
     if (app.child.exitCode === null && app.child.signalCode === null) return;
