@@ -25,7 +25,7 @@ COPY tsconfig.base.json tsconfig.json ./
 COPY tools/build tools/build
 COPY libs libs
 COPY apps apps
-RUN node tools/build/bundle.js backstop contract-intake premium-pricing margin-monitor default-settlement compliance-cli market-replay backtest
+RUN node tools/build/bundle.js backstop contract-intake premium-pricing margin-monitor default-settlement ledger compliance-cli market-replay backtest
 
 # --- Production modules only, native ones compiled here (the runtime has no compiler).
 FROM ${NODE_IMAGE} AS prod-deps

@@ -7,7 +7,7 @@ import { join } from 'node:path';
  * (a service alone talks to the others over Kafka); the store is BACKSTOP_DATA_FILE or
  * EVENTSTORE_CONNECTION_STRING. Exit 64 (usage) names the services when the name is missing or unknown.
  */
-export const STANDALONE_SERVICES = ['contract-intake', 'premium-pricing', 'margin-monitor', 'default-settlement'] as const;
+export const STANDALONE_SERVICES = ['contract-intake', 'premium-pricing', 'margin-monitor', 'default-settlement', 'ledger'] as const;
 
 export function entryOf(service: string | undefined, root: string): string | { usage: string } {
   const known = STANDALONE_SERVICES as readonly string[];

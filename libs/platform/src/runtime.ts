@@ -81,7 +81,8 @@ const EVENT_TOPICS = new Set<TopicName>([TOPICS.intakeEvents, TOPICS.pricingEven
 export interface ConsumerDefinition {
   /** Unique per service: the consumer group / checkpoint name. */
   readonly name: string;
-  readonly service: ServiceName;
+  /** A service, or 'ledger' (the ledger service consumes every event topic and owns no commands). */
+  readonly service: ServiceName | 'ledger';
   readonly topics: readonly TopicName[];
   readonly types: readonly string[];
   readonly handle: (envelope: Envelope) => Promise<void>;
@@ -120,6 +121,8 @@ export class Runtime {
   readonly authenticator: BearerAuthenticator;
   private readonly consumers: ConsumerDefinition[] = [];
   private readonly tickers: TickerDefinition[] = [];
+  /** Extra readiness checks of a process's own parts ('ok' when fine): e.g. the ledger's admitter. */
+  private readonly readinessChecks = new Map<string, () => string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private ticking: Promise<void> = Promise.resolve();
   private readonly running: RunnerHandle[] = [];
@@ -207,6 +210,11 @@ export class Runtime {
   registerTicker(definition: TickerDefinition): void {
     if (this.started) throw new Error(`ticker ${definition.name} registered after start`);
     this.tickers.push(definition);
+  }
+
+  /** A readiness check of the process's own (answer 'ok' when ready, else why not). */
+  registerReadinessCheck(name: string, check: () => string): void {
+    this.readinessChecks.set(name, check);
   }
 
   /** Runs every ticker once, now, in registration order (serialised with the timers). */
@@ -313,16 +321,19 @@ export class Runtime {
     await this.bus.ensureTopics(this.topics.all());
     for (const service of this.config.services) await this.startCommandConsumer(service);
     for (const consumer of this.consumers) await this.startConsumer(consumer);
-    this.subscriptions.push(
-      await startEventPublisher({
-        store: this.store,
-        bus: this.bus,
-        topics: this.topics,
-        services: this.config.services,
-        logger: this.logger.child({ component: 'publisher' }),
-        metrics: this.metrics,
-      }),
-    );
+    // A process that owns no streams (the ledger service) publishes nothing.
+    if (this.config.services.length > 0) {
+      this.subscriptions.push(
+        await startEventPublisher({
+          store: this.store,
+          bus: this.bus,
+          topics: this.topics,
+          services: this.config.services,
+          logger: this.logger.child({ component: 'publisher' }),
+          metrics: this.metrics,
+        }),
+      );
+    }
     this.operatorGauges = startOperatorGauges(this.store, this.metrics, this.logger.child({ component: 'metrics' }));
     for (const ticker of this.tickers) {
       const timer = setInterval(() => void this.tickOne(ticker), Math.max(ticker.everyMs, 100));
@@ -534,6 +545,10 @@ export class Runtime {
       // Not ready until each store-fed view has read to the end of the store once: a pod that
       // rebuilds its views at start-up must not answer reads from half a history.
       else if (!s.caughtUp()) checks[`subscription:${s.name}`] = `catching up (at ${s.position()})`;
+    }
+    for (const [name, check] of this.readinessChecks) {
+      const verdict = check();
+      if (verdict !== 'ok') checks[name] = verdict;
     }
     // A consumer that stopped, crashed or keeps failing on the store/broker takes no more messages.
     for (const consumer of this.running) {

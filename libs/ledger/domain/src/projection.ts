@@ -4,7 +4,7 @@ import { ACCOUNT_KINDS, AccountClass, AccountKind, AccountRef, accountName, floo
 import { LedgerFacts } from './facts';
 import { BooksView, legsFor, MappingProblem, StatedBalance, statedBalances } from './mapping';
 import { LedgerInvariantViolation, pairLegs, Posting } from './postings';
-import { isLedgerEventType, LedgerSourceEvent, SourceEvent } from './source-events';
+import { isInboxStream, isLedgerEventType, LedgerSourceEvent, SourceEvent } from './source-events';
 
 /** Which balances: all of them, one party's accounts, one contract's, or both filters at once. */
 export interface Scope {
@@ -77,6 +77,11 @@ export class LedgerProjection {
     if (event.position <= this.positionValue) {
       throw new LedgerInvariantViolation(event, `out of order: position ${event.position} after ${this.positionValue}`);
     }
+    if (isInboxStream(event.stream)) {
+      // A process's inbox (messages received, not yet facts): never booked, not an unknown type either.
+      this.advance(event);
+      return [];
+    }
     if (!isLedgerEventType(event.type)) {
       this.unmapped.set(event.type, (this.unmapped.get(event.type) ?? 0) + 1);
       this.advance(event);
@@ -88,6 +93,24 @@ export class LedgerProjection {
     this.facts.learn(typed);
     this.advance(event);
     return postings;
+  }
+
+  /**
+   * Would apply() take this event, here and now? Undefined if so, else the reason it would refuse
+   * it (the same checks, nothing written). The ledger service admits events in an order the books
+   * accept: the four topics have no order between them, their events arrive interleaved.
+   */
+  check(event: SourceEvent): string | undefined {
+    if (event.position <= this.positionValue) return `out of order: position ${event.position} after ${this.positionValue}`;
+    if (isInboxStream(event.stream) || !isLedgerEventType(event.type)) return undefined;
+    try {
+      const { postings, refs, stated } = this.entryFor(event, event as unknown as LedgerSourceEvent);
+      this.plan(event, postings, refs, stated);
+      return undefined;
+    } catch (err) {
+      if (err instanceof LedgerInvariantViolation) return err.reason;
+      throw err;
+    }
   }
 
   private entryFor(event: SourceEvent, typed: LedgerSourceEvent): { postings: Posting[]; refs: Map<string, AccountRef>; stated: StatedBalance[] } {
@@ -112,6 +135,23 @@ export class LedgerProjection {
    * checked on the books as they would be after the whole event; only then is anything written.
    */
   private commit(event: SourceEvent, postings: readonly Posting[], refs: ReadonlyMap<string, AccountRef>, stated: readonly StatedBalance[]): void {
+    const { after, groups } = this.plan(event, postings, refs, stated);
+    for (const [name, perCurrency] of after) {
+      const ref = refs.get(name)!;
+      this.accounts.set(name, { ref, name, netDebitMinor: perCurrency });
+      partiesOf(ref).forEach((p) => this.partiesWithPostings.add(p));
+    }
+    for (const [group, totals] of groups) this.floorTotals.set(group, totals);
+    this.postingCount += postings.length;
+  }
+
+  /** The balances and floor totals after the event, checked; throws LedgerInvariantViolation, writes nothing. */
+  private plan(
+    event: SourceEvent,
+    postings: readonly Posting[],
+    refs: ReadonlyMap<string, AccountRef>,
+    stated: readonly StatedBalance[],
+  ): { after: Map<string, Map<string, bigint>>; groups: Map<string, Map<string, bigint>> } {
     const after = new Map<string, Map<string, bigint>>();
     const groups = new Map<string, Map<string, bigint>>();
     const touch = (name: string, currency: string, netDebit: bigint) => {
@@ -146,13 +186,7 @@ export class LedgerProjection {
         throw new LedgerInvariantViolation(event, `the event states ${s.field} ${fromMinor(s.balanceMinor, scale)} ${s.currency} for ${name}; the ledger has ${fromMinor(balance, scale)}`);
       }
     }
-    for (const [name, perCurrency] of after) {
-      const ref = refs.get(name)!;
-      this.accounts.set(name, { ref, name, netDebitMinor: perCurrency });
-      partiesOf(ref).forEach((p) => this.partiesWithPostings.add(p));
-    }
-    for (const [group, totals] of groups) this.floorTotals.set(group, totals);
-    this.postingCount += postings.length;
+    return { after, groups };
   }
 
   private advance(event: SourceEvent): void {

@@ -105,6 +105,14 @@ export function isLedgerEventType(type: string): type is LedgerEventType {
   return Object.prototype.hasOwnProperty.call(EVENT_EFFECTS, type);
 }
 
+/**
+ * Streams named `inbox-*` hold what a process received and has not made a fact of yet (the
+ * single-process market-data inbox, the ledger service's topic inbox): the ledger passes over them.
+ */
+export function isInboxStream(stream: string): boolean {
+  return stream.startsWith('inbox-');
+}
+
 /** A stored event as the ledger sees it (the store's StoredEvent fits this shape). */
 export interface SourceEvent {
   readonly id: string;

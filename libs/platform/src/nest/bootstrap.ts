@@ -4,7 +4,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Clock, ManualClock } from '@backstop/kernel';
-import { Logger, startTracing, TracingHandle } from '@backstop/telemetry';
+import { createLogger, Logger, startTracing, TracingHandle } from '@backstop/telemetry';
 import { configFromEnv, RuntimeConfig, ServiceName } from '../config';
 import { Runtime } from '../runtime';
 import { documentCommands } from './openapi';
@@ -31,6 +31,8 @@ export interface BackstopApp {
 
 export interface BootstrapOptions {
   readonly services: readonly ServiceName[];
+  /** The process's name when it is none of the services (the ledger): traces and logs say it. */
+  readonly name?: string;
   /** The Nest modules of those services (each lives in its capability's service lib). */
   readonly modules: readonly Type<unknown>[];
   readonly config?: Partial<RuntimeConfig>;
@@ -43,7 +45,7 @@ export async function bootstrapBackstop(options: BootstrapOptions): Promise<Back
   const config: RuntimeConfig = { ...configFromEnv(options.services), ...(options.config ?? {}) };
   const testClockStart = process.env.BACKSTOP_TEST_CLOCK;
   const clock = options.clock ?? (testClockStart ? new ManualClock(new Date(testClockStart)) : undefined);
-  const runtime = Runtime.create(config, { clock, logger: options.logger });
+  const runtime = Runtime.create(config, { clock, logger: options.logger ?? (options.name ? createLogger({ services: options.name }) : undefined) });
   const app = await NestFactory.create<NestExpressApplication>(
     {
       module: class BackstopAppModule {},
@@ -116,7 +118,8 @@ export async function runMain(options: BootstrapOptions): Promise<void> {
   let tracing: TracingHandle | undefined;
   try {
     const delayMs = shutdownDelayMs();
-    tracing = startTracing({ serviceName: options.services.length === 1 ? `backstop-${options.services[0]}` : 'backstop' });
+    const traced = options.name ?? (options.services.length === 1 ? options.services[0] : undefined);
+    tracing = startTracing({ serviceName: traced ? `backstop-${traced}` : 'backstop' });
     const started = await bootstrapBackstop(options);
     const { runtime } = started;
     runtime.logger.info(`Backstop listening on ${started.url} (health: ${started.url}/health/ready, docs: ${started.url}/docs)`, {
