@@ -37,8 +37,12 @@ Verbs:
                          --as-of / --position, --format table|json, --out <file>
 
 Options for every verb:
-  --data <file>          The embedded event store (SQLite file). Without it: EVENTSTORE_CONNECTION_STRING (EventStoreDB),
-                         else BACKSTOP_DATA_FILE, else ./data/backstop.db. A missing file is an error, never created.
+  --data <file>          The embedded event store (SQLite file). Without it: --postgres-url, else BACKSTOP_POSTGRES_URL
+                         (PostgreSQL), else EVENTSTORE_CONNECTION_STRING (EventStoreDB), else BACKSTOP_DATA_FILE,
+                         else ./data/backstop.db. A missing file is an error, never created.
+  --postgres-url <url>   A PostgreSQL event store (e.g. postgres://postgres@127.0.0.1:5432/ledger); overrides
+                         BACKSTOP_POSTGRES_URL. Its tables must exist (the CLI never creates a store).
+  --postgres-schema <s>  The schema of that store's tables; overrides BACKSTOP_POSTGRES_SCHEMA (default: search_path).
   --quiet                No progress line on stderr (it is drawn only on a terminal anyway).
   -h, --help             This text.
 
@@ -51,13 +55,14 @@ Exit codes:
      the first one is named with its stream, revision and position. Any verb: an event cannot be decoded
   2  usage: unknown verb or option, a missing or malformed value
   3  nothing to show: no postings for that party / contract, no such default
-  4  the store cannot be read: missing data file, not a database, EventStoreDB unreachable
+  4  the store cannot be read: missing data file, not a database, PostgreSQL or EventStoreDB unreachable, no events table
   5  the ledger cannot book an event (unbalanced, or a floored account below zero): the event is named
 
 Examples:
   npm run compliance -- replay --as-of 2026-03-01T00:00:00Z --party desk1
   npm run compliance -- replay --position 1200 --format csv --out balances.csv
   npm run compliance -- verify --data ./data/backstop.db
+  npm run compliance -- digest --postgres-url postgres://postgres@127.0.0.1:5432/ledger --postgres-schema ledger
   npm run compliance -- explain-default cp1 --format json
 `;
 
@@ -73,6 +78,8 @@ type Verb = (typeof VERBS)[number];
 
 const OPTIONS = {
   data: { type: 'string' },
+  'postgres-url': { type: 'string' },
+  'postgres-schema': { type: 'string' },
   'as-of': { type: 'string' },
   position: { type: 'string' },
   party: { type: 'string' },
@@ -115,7 +122,7 @@ function parse(argv: readonly string[]): { verb?: Verb; positionals: string[]; f
   if (!(VERBS as readonly string[]).includes(first)) throw usage(`unknown verb "${first}"; the verbs are ${VERBS.join(', ')}`);
   const verb = first as Verb;
   for (const name of Object.keys(flags)) {
-    if (['data', 'quiet', 'help'].includes(name)) continue;
+    if (['data', 'postgres-url', 'postgres-schema', 'quiet', 'help'].includes(name)) continue;
     if (!VERB_OPTIONS[verb].includes(name)) throw usage(`${verb} does not take --${name}`);
   }
   return { verb, positionals: rest, flags };
@@ -174,7 +181,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
       defaultId = positionals[0];
       if (!ID.test(defaultId)) throw usage(`"${defaultId}" is not a default id: 1-64 letters, digits, _ . : -`);
     }
-    store = await openStoreFor(flags.data, io.env, io.cwd);
+    store = await openStoreFor({ data: flags.data, postgresUrl: flags['postgres-url'], postgresSchema: flags['postgres-schema'] }, io.env, io.cwd);
     const progress = progressBar(io.stderr, !flags.quiet, verb, target);
     const output = (text: string, summary: string) => {
       if (flags.out === undefined) return io.stdout.write(text);
