@@ -10,6 +10,7 @@ interface Service {
   image?: string;
   build?: { context: string; additional_contexts?: Record<string, string> };
   environment?: Record<string, string>;
+  volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
   ports?: string[];
   healthcheck?: { test: string[]; interval?: string };
@@ -50,8 +51,8 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs Kafka, EventStoreDB, Jaeger v2 and one container per service, each with a healthcheck', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['eventstore', 'jaeger', 'kafka', ...SERVICE_NAMES].sort());
+  it('runs Kafka, EventStoreDB, Jaeger v2, one container per service and the ledger, each with a healthcheck', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['eventstore', 'jaeger', 'kafka', 'ledger', ...SERVICE_NAMES].sort());
     expect(compose.services.kafka.image).toMatch(/^apache\/kafka:4\./);
     expect(compose.services.eventstore.image).toMatch(/^eventstore\/eventstore:/);
     // Jaeger v1 (all-in-one 1.x) is end of life: v2 is the image jaegertracing/jaeger:2.x.
@@ -86,5 +87,20 @@ describe('docker-compose.yml', () => {
       const defaults = env.BACKSTOP_TOKENS.slice('${BACKSTOP_TOKENS:-'.length, -1);
       expect(() => tokensFromEnv({ BACKSTOP_TOKENS: defaults })).not.toThrow();
     }
+  });
+
+  it('runs the ledger service on its own store (a file on its own volume), never the services\' EventStoreDB', () => {
+    const ledger = compose.services.ledger;
+    const env = ledger.environment ?? {};
+    expect(env.SERVICE).toBe('ledger');
+    expect(existsSync(join(WORKSPACE_ROOT, 'apps', 'ledger', 'src', 'main.ts'))).toBe(true);
+    expect(env.KAFKA_BROKERS).toBe('kafka:29092');
+    expect(env.EVENTSTORE_CONNECTION_STRING).toBe('');
+    expect(env.BACKSTOP_DATA_FILE).toBe('/app/data/ledger.db');
+    expect(ledger.volumes).toEqual(['ledger-data:/app/data']);
+    expect(ledger.depends_on).toEqual({ kafka: { condition: 'service_healthy' } });
+    expect(ledger.healthcheck?.test.join(' ')).toMatch(/\/health\/ready/);
+    expect([ledger.read_only, ledger.cap_drop, ledger.security_opt]).toEqual([true, ['ALL'], ['no-new-privileges:true']]);
+    expect(env.BACKSTOP_TOKENS).toBe(compose.services['contract-intake'].environment?.BACKSTOP_TOKENS);
   });
 });

@@ -20,6 +20,8 @@ type Manifest = Record<string, any> & { apiVersion: string; kind: string; metada
  */
 const K8S = join(WORKSPACE_ROOT, 'deploy', 'k8s');
 const SCALABLE = SERVICE_NAMES.filter((s) => s !== 'margin-monitor');
+/** Every Deployment: the four services and the ledger service (apps/ledger, its own store). */
+const DEPLOYED = [...SERVICE_NAMES, 'ledger'];
 
 function kustomize(dir: string): Manifest[] {
   const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -89,22 +91,22 @@ describe('deploy/k8s', () => {
       expect(schemaErrors(manifests)).toEqual([]);
     });
 
-    it('deploys every service, each pod passing the restricted Pod Security Standard', () => {
-      expect(deploymentsOf(manifests).map((d) => d.metadata.name).sort()).toEqual([...SERVICE_NAMES].sort());
+    it('deploys every service and the ledger, each pod passing the restricted Pod Security Standard', () => {
+      expect(deploymentsOf(manifests).map((d) => d.metadata.name).sort()).toEqual([...DEPLOYED].sort());
       const violations = deploymentsOf(manifests).flatMap((d) => restrictedViolations(d.spec.template.spec, d.spec.template.metadata?.annotations, d.metadata.name));
       expect(violations).toEqual([]);
       const ns = manifests.find((m) => m.kind === 'Namespace');
       expect(ns?.metadata).toMatchObject({ labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } });
     });
 
-    it('hardens each pod beyond the standard: read-only root, no service-account token, writable /tmp only', () => {
+    it('hardens each pod beyond the standard: read-only root, no service-account token, writable /tmp only (and the ledger its store)', () => {
       for (const d of deploymentsOf(manifests)) {
         const pod = d.spec.template.spec;
         const container = containerOf(d);
         expect(pod.automountServiceAccountToken).toBe(false);
         expect(container.securityContext.readOnlyRootFilesystem).toBe(true);
         const mounts = (container.volumeMounts ?? []).map((v: { mountPath: string }) => v.mountPath);
-        expect(mounts).toEqual(['/tmp']);
+        expect(mounts).toEqual(d.metadata.name === 'ledger' ? ['/tmp', '/app/data'] : ['/tmp']);
         expect(pod.volumes.find((v: { name: string }) => v.name === container.volumeMounts[0].name).emptyDir).toBeDefined();
       }
       const sa = manifests.find((m) => m.kind === 'ServiceAccount');
@@ -154,12 +156,12 @@ describe('deploy/k8s', () => {
       }
     });
 
-    it('has a PodDisruptionBudget per Deployment that never blocks a drain of margin-monitor', () => {
+    it('has a PodDisruptionBudget per Deployment that never blocks a drain of margin-monitor or the ledger', () => {
       const pdbs = manifests.filter((m) => m.kind === 'PodDisruptionBudget');
       for (const d of deploymentsOf(manifests)) {
         const pdb = pdbs.filter((p) => matches(p.spec.selector.matchLabels, d.spec.template.metadata.labels));
         expect(pdb).toHaveLength(1);
-        if (d.metadata.name === 'margin-monitor') expect(pdb[0].spec.maxUnavailable).toBe(1);
+        if (d.metadata.name === 'margin-monitor' || d.metadata.name === 'ledger') expect(pdb[0].spec.maxUnavailable).toBe(1);
       }
     });
 
@@ -185,7 +187,21 @@ describe('deploy/k8s', () => {
         }
       }
       // The HPA owns the replica count: a `replicas` in the Deployment would be reset by every apply.
-      for (const d of deploymentsOf(manifests).filter((x) => x.metadata.name !== 'margin-monitor')) expect(d.spec.replicas).toBeUndefined();
+      for (const d of deploymentsOf(manifests).filter((x) => (SCALABLE as readonly string[]).includes(x.metadata.name))) expect(d.spec.replicas).toBeUndefined();
+    });
+
+    it('runs the ledger as one replica on its own store (a volume), never the services\' store, never autoscaled', () => {
+      const ledger = deploymentsOf(manifests).find((m) => m.metadata.name === 'ledger')!;
+      expect(ledger.spec.replicas).toBe(1);
+      expect(ledger.spec.strategy.type).toBe('Recreate');
+      const env = Object.fromEntries((containerOf(ledger).env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+      expect(env).toMatchObject({ SERVICE: 'ledger', EVENTSTORE_CONNECTION_STRING: '', BACKSTOP_DATA_FILE: '/app/data/ledger.db' });
+      const data = ledger.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'data');
+      const claim = manifests.find((m) => m.kind === 'PersistentVolumeClaim' && m.metadata.name === data.persistentVolumeClaim.claimName);
+      expect(claim?.spec.accessModes).toEqual(['ReadWriteOnce']);
+      expect(manifests.find((m) => m.kind === 'Service' && m.metadata.name === 'ledger')?.spec.selector).toEqual({ 'app.kubernetes.io/name': 'ledger' });
+      const scalers = manifests.filter((m) => m.kind === 'HorizontalPodAutoscaler' || m.kind === 'ScaledObject');
+      expect(scalers.map((s) => s.spec.scaleTargetRef.name)).not.toContain('ledger');
     });
 
     it('denies all traffic by default and allows only HTTP in, and DNS, Kafka, the store and OTLP out', () => {

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import type { EventStore } from '@backstop/event-store';
 import { ConsumerHandle, encodeEnvelope, Envelope, KafkaBus, TOPICS, TopicName } from '@backstop/messaging';
-import { readAllEvents, RunningApp, startApp, waitUntil } from '@backstop/testing';
+import { bearer, readAllEvents, RunningApp, startApp, waitUntil } from '@backstop/testing';
 
 /*
  * The harness of the end-to-end specs that run the four services as four processes over the real
@@ -74,4 +74,27 @@ export async function stopServiceHarness(parts: {
   for (const app of parts.apps.values()) await app.stop();
   await parts.store?.close();
   rmSync(parts.dir, { recursive: true, force: true });
+}
+
+/**
+ * The ledger service (apps/ledger) as its own process: it reads the four event topics into ITS OWN
+ * store, which `env` names (BACKSTOP_DATA_FILE, or BACKSTOP_POSTGRES_URL and BACKSTOP_POSTGRES_SCHEMA),
+ * with the same KAFKA_BROKERS / KAFKA_TOPIC_PREFIX as the services. Never give it a services' store.
+ */
+export function startLedgerApp(env: Record<string, string>, timeoutMs = 180_000): Promise<RunningApp> {
+  return startApp('apps/ledger/src/main.ts', env, timeoutMs);
+}
+
+export interface LedgerDigest {
+  readonly source: string;
+  readonly position: string;
+  readonly digest: string;
+}
+
+/** GET /v1/ledger/digest of a ledger process (compliance token); `position` replays to that position. */
+export async function ledgerDigest(url: string, position?: bigint | string): Promise<LedgerDigest | undefined> {
+  const res = await fetch(`${url}/v1/ledger/digest${position === undefined ? '' : `?position=${position}`}`, { headers: bearer('compliance') });
+  if (res.status === 503) return undefined; // starting, or halted (the body says which)
+  if (res.status !== 200) throw new Error(`GET /v1/ledger/digest: ${res.status} ${await res.text()}`);
+  return (await res.json()) as LedgerDigest;
 }
