@@ -26,6 +26,36 @@ function scenario(): Book {
 }
 
 describe('ledger projection', () => {
+  it('check() says whether apply() would take an event, with the same reason, and changes nothing', () => {
+    const book = scenario();
+    const before = book.ledger.digest();
+    // A withdrawal read before the deposit it needs (from another topic, in the ledger service): refused now...
+    const early = book.log.add('CollateralWithdrawn', { contractId: 'c1', partyId: 'desk1', side: 'LONG', amount: '150', currency: 'USDC', balance: '10', at });
+    const reason = book.ledger.check(early);
+    expect(reason).toMatch(/collateral:desk1:c1 would go below zero/);
+    expect(() => book.ledger.apply(early)).toThrow(reason);
+    expect(book.ledger.digest()).toBe(before);
+    expect(book.ledger.position).toBe(14n);
+    // ...and taken once the deposit it depends on is booked (as the ledger service admits them).
+    book.apply('CollateralDeposited', { contractId: 'c1', partyId: 'desk1', side: 'LONG', amount: '60', currency: 'USDC', balance: '160', at });
+    const later = { ...early, position: book.ledger.position + 1n };
+    expect(book.ledger.check(later)).toBeUndefined();
+    expect(book.ledger.check({ ...later, position: 3n })).toMatch(/out of order/);
+    expect(book.ledger.apply(later)).toHaveLength(1);
+    expect(book.balance('collateral:desk1:c1')).toBe(10_000_000n);
+  });
+
+  it('passes over inbox-* streams (a process\'s received messages): never booked, not counted as unknown types', () => {
+    const book = scenario();
+    const before = book.ledger.digest();
+    const inboxed = book.log.add('CollateralDeposited', { contractId: 'c1', partyId: 'desk1', side: 'LONG', amount: '999', currency: 'USDC', balance: '1099', at }, 'inbox-ledger');
+    expect(book.ledger.check(inboxed)).toBeUndefined();
+    expect(book.ledger.apply(inboxed)).toEqual([]);
+    expect(book.ledger.digest()).toBe(before);
+    expect(book.ledger.unmappedTypes).toEqual({});
+    expect(book.ledger.position).toBe(inboxed.position);
+  });
+
   it('lists non-zero balances on their normal side, sorted by account then currency', () => {
     const book = scenario();
     expect(book.ledger.balances().map((l) => `${l.account} ${l.balance} ${l.normal}`)).toEqual([
