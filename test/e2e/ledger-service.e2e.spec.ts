@@ -4,17 +4,28 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describePostgres, EventStore, PostgresEventStore, SqliteEventStore, StoredEvent } from '@backstop/event-store';
 import { isLedgerEventType, replay } from '@backstop/ledger';
-import { commandEnvelope, CommandReply } from '@backstop/platform';
-import { bearer, describeKafka, readAllEvents, RunningApp, startApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
-import { ledgerDigest, startLedgerApp, stopServiceHarness } from './scenario/services';
+import { commandEnvelope, CommandReply, SERVICE_NAMES, ServiceName } from '@backstop/platform';
+import { bearer, describeKafka, readAllEvents, RunningApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
+import { ledgerDigest, startLedgerApp, startServiceApps, stopServiceHarness } from './scenario/services';
 
 /*
- * The ledger as its own service over the real broker: the four services run as one deployment
- * publishing their events to Kafka (apps/backstop with KAFKA_BROKERS, one store of theirs), and the
+ * The ledger as its own service over the real broker: the four services run as four processes
+ * publishing their events to Kafka (sharing one store of theirs, as in crash-2020-kafka), and the
  * ledger (apps/ledger) runs as a separate process with ITS OWN store, fed only by the topics.
  * Every expected balance below is summed here from the commands the test sends, not read from
  * the services.
  */
+
+/** Which service takes each command the test sends (over its HTTP API). */
+const OWNER: Record<string, ServiceName> = {
+  RegisterParty: 'contract-intake',
+  RegisterContract: 'contract-intake',
+  AcceptContract: 'contract-intake',
+  DepositCollateral: 'contract-intake',
+  FundPremiumAccount: 'premium-pricing',
+  WithdrawPremiumAccount: 'premium-pricing',
+  DepositCapital: 'default-settlement',
+};
 
 const USDC_SCALE = 6n;
 /** "19000" or "12.5" USDC → minor units, the test's own arithmetic. */
@@ -117,10 +128,8 @@ describeKafka('the ledger service: the event topics into its own store, over the
   const expected = new ExpectedBooks();
   const kafkaEnv = { KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
   const ledgerEnv = { ...kafkaEnv, BACKSTOP_DATA_FILE: ledgerFile };
-  let services: RunningApp;
-
   const send = async (type: string, payload: Record<string, unknown>): Promise<CommandReply> => {
-    const res = await fetch(`${services.url}/v1/commands`, {
+    const res = await fetch(`${apps.get(OWNER[type])!.url}/v1/commands`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...bearer('operator') },
       body: JSON.stringify(commandEnvelope(type, payload)),
@@ -150,10 +159,8 @@ describeKafka('the ledger service: the event topics into its own store, over the
   const ledgerEvents = async (store: EventStore): Promise<StoredEvent[]> => readAllEvents(store);
 
   beforeAll(async () => {
-    services = await startApp('apps/backstop/src/main.ts', { ...kafkaEnv, BACKSTOP_DATA_FILE: servicesFile }, 240_000);
-    apps.set('services', services);
+    await startServiceApps(apps, SERVICE_NAMES, { ...kafkaEnv, BACKSTOP_DATA_FILE: servicesFile }, 240_000);
     apps.set('ledger', await startLedgerApp(ledgerEnv, 240_000));
-    await waitUntil(async () => (await fetch(`${services.url}/health/ready`)).status === 200 || undefined, 60_000, 'the services to be ready');
     for (const [partyId, role] of [['desk1', 'DESK'], ['cpA', 'COUNTERPARTY'], ['provJ', 'PROVIDER'], ['provS', 'PROVIDER']] as const) {
       await send('RegisterParty', { partyId, name: partyId, role, credit: { rating: 'A' } });
     }
@@ -192,9 +199,11 @@ describeKafka('the ledger service: the event topics into its own store, over the
     } finally {
       await store.close();
     }
-    const ready = await fetch(`${ledger.url}/health/ready`);
-    expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ok', mode: 'distributed', services: [] });
+    const ready = await waitUntil(async () => {
+      const res = await fetch(`${ledger.url}/health/ready`);
+      return res.status === 200 ? res.json() : undefined;
+    }, 60_000, 'the ledger to be ready');
+    expect(ready).toMatchObject({ status: 'ok', mode: 'distributed', services: [] });
   }, 600_000);
 
   it('killed (SIGKILL) while events flow and while it is down, restarted on the same store: loses nothing, books nothing twice', async () => {
