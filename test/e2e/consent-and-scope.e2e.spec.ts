@@ -164,5 +164,9 @@ describe('consent, read scope and refusals of bound tokens', () => {
     // The real margin-monitor main runs, and stops at its first check: a service alone needs Kafka.
     const alone = run(['margin-monitor']);
     expect(alone.stdout + alone.stderr).toMatch(/KAFKA_BROKERS must be set to run margin-monitor/);
+    // The ledger service too (apps/ledger), by its own name.
+    const ledger = run(['ledger']);
+    expect(ledger.status).toBe(1);
+    expect(ledger.stdout + ledger.stderr).toMatch(/KAFKA_BROKERS must be set to run ledger as its own service/);
   }, 90_000);
 });

@@ -15,4 +15,9 @@ describe('configFromEnv: Kafka settings stop start-up when wrong', () => {
     expect(() => configFromEnv(['contract-intake'], { KAFKA_BROKERS: 'k1:9093', ...env })).toThrow(message);
     expect(() => configFromEnv(SERVICE_NAMES, env)).toThrow(message);
   });
+
+  it('needs KAFKA_BROKERS for a process that runs no service (the ledger), naming it; then runs it distributed', () => {
+    expect(() => configFromEnv([], {}, 'ledger')).toThrow('KAFKA_BROKERS must be set to run ledger as its own service (e.g. KAFKA_BROKERS=localhost:9092)');
+    expect(configFromEnv([], { KAFKA_BROKERS: 'k1:9092' }, 'ledger')).toMatchObject({ services: [], mode: 'distributed', kafkaBrokers: ['k1:9092'] });
+  });
 });

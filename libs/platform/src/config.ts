@@ -24,13 +24,14 @@ export interface RuntimeConfig {
   readonly kafka?: KafkaConnectionConfig;
 }
 
-export function configFromEnv(services: readonly ServiceName[], env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+/** `name`: the process's own name when it runs none of the services (the ledger), for the messages. */
+export function configFromEnv(services: readonly ServiceName[], env: NodeJS.ProcessEnv = process.env, name?: string): RuntimeConfig {
   const kafkaBrokers = env.KAFKA_BROKERS?.split(',').map((b) => b.trim()).filter(Boolean);
   const single = services.length === SERVICE_NAMES.length && !kafkaBrokers?.length;
   const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new RangeError(`PORT must be an integer 0..65535, got "${env.PORT}"`);
   if (!single && !kafkaBrokers?.length) {
-    throw new Error(`KAFKA_BROKERS must be set to run ${services.length > 0 ? services.join(', ') : 'this process'} as its own service (e.g. KAFKA_BROKERS=localhost:9092)`);
+    throw new Error(`KAFKA_BROKERS must be set to run ${name ?? services.join(', ')} as its own service (e.g. KAFKA_BROKERS=localhost:9092)`);
   }
   // Validated even in single-process mode, so a typo is caught before anyone relies on it.
   const kafka = kafkaConnectionFromEnv(env);

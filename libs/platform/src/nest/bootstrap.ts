@@ -42,7 +42,7 @@ export interface BootstrapOptions {
 
 /** Builds and starts one process: the four services (npm start) or one (a deployment). */
 export async function bootstrapBackstop(options: BootstrapOptions): Promise<BackstopApp> {
-  const config: RuntimeConfig = { ...configFromEnv(options.services), ...(options.config ?? {}) };
+  const config: RuntimeConfig = { ...configFromEnv(options.services, process.env, options.name), ...(options.config ?? {}) };
   const testClockStart = process.env.BACKSTOP_TEST_CLOCK;
   const clock = options.clock ?? (testClockStart ? new ManualClock(new Date(testClockStart)) : undefined);
   const runtime = Runtime.create(config, { clock, logger: options.logger ?? (options.name ? createLogger({ services: options.name }) : undefined) });
