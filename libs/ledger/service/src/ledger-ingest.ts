@@ -49,7 +49,8 @@ export class LedgerIngest implements OnModuleInit, OnApplicationBootstrap, Befor
   private readonly pending = new Map<string, Pending>();
   private halt: string | undefined;
   private readError: string | undefined;
-  private idle = false;
+  /** The admitter has read the store to its end and admitted all it could, once since start. */
+  private caughtUpOnce = false;
   private stopped = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -128,7 +129,8 @@ export class LedgerIngest implements OnModuleInit, OnApplicationBootstrap, Befor
   private readiness(): string {
     if (this.halt) return `halted: ${this.halt}`;
     if (this.readError) return `store unreadable, retrying: ${this.readError}`;
-    if (!this.idle) return 'admitting received events';
+    // Not ready until the books have caught up once (a rebuild from the topics); later traffic is not a reason to leave the Service.
+    if (!this.caughtUpOnce) return `admitting received events (at position ${this.books.position}, ${this.pending.size} waiting)`;
     if (this.pending.size > PENDING_MAX) return `${this.pending.size} events wait (limit ${PENDING_MAX})`;
     const oldest = this.pending.values().next().value as Pending | undefined;
     if (oldest && Date.now() - oldest.receivedAtMs > PENDING_READY_MS_MAX) {
@@ -151,7 +153,7 @@ export class LedgerIngest implements OnModuleInit, OnApplicationBootstrap, Befor
         backoffMs = POLL_MS;
         if (read > 0) continue;
         if (await this.admitOne()) continue;
-        this.idle = true;
+        this.caughtUpOnce = true;
         await this.sleep(POLL_MS);
       } catch (err) {
         this.readError = (err as Error).message;
@@ -168,7 +170,6 @@ export class LedgerIngest implements OnModuleInit, OnApplicationBootstrap, Befor
     this.books = new LedgerProjection();
     this.admitted.clear();
     this.pending.clear();
-    this.idle = false;
   }
 
   /** Reads the store past the books: received events join the waiting list, admitted ones are booked. */
@@ -189,7 +190,6 @@ export class LedgerIngest implements OnModuleInit, OnApplicationBootstrap, Befor
         return page.length;
       }
     }
-    if (page.length > 0) this.idle = false;
     this.pendingGauge.set(this.pending.size);
     return page.length;
   }
