@@ -4,6 +4,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Clock, ManualClock } from '@backstop/kernel';
+import type { MessageBus } from '@backstop/messaging';
 import { createLogger, Logger, startTracing, TracingHandle } from '@backstop/telemetry';
 import { configFromEnv, RuntimeConfig, ServiceName } from '../config';
 import { Runtime } from '../runtime';
@@ -38,6 +39,8 @@ export interface BootstrapOptions {
   readonly config?: Partial<RuntimeConfig>;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** Tests: the bus to run on instead of the one the config selects (e.g. an InProcessBus in 'distributed' mode). */
+  readonly bus?: MessageBus;
 }
 
 /** Builds and starts one process: the four services (npm start) or one (a deployment). */
@@ -45,7 +48,7 @@ export async function bootstrapBackstop(options: BootstrapOptions): Promise<Back
   const config: RuntimeConfig = { ...configFromEnv(options.services, process.env, options.name), ...(options.config ?? {}) };
   const testClockStart = process.env.BACKSTOP_TEST_CLOCK;
   const clock = options.clock ?? (testClockStart ? new ManualClock(new Date(testClockStart)) : undefined);
-  const runtime = Runtime.create(config, { clock, logger: options.logger ?? (options.name ? createLogger({ services: options.name }) : undefined) });
+  const runtime = Runtime.create(config, { clock, bus: options.bus, logger: options.logger ?? (options.name ? createLogger({ services: options.name }) : undefined) });
   const app = await NestFactory.create<NestExpressApplication>(
     {
       module: class BackstopAppModule {},
