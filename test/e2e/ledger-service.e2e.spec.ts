@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describePostgres, EventStore, PostgresEventStore, SqliteEventStore, StoredEvent, SubscriptionHandle } from '@backstop/event-store';
 import { isLedgerEventType, replay } from '@backstop/ledger';
-import { KafkaBus, TopicNames } from '@backstop/messaging';
+import { KafkaBus, TOPICS, TopicNames } from '@backstop/messaging';
 import { ServiceName, startEventPublisher } from '@backstop/platform';
 import { MetricsRegistry, silentLogger } from '@backstop/telemetry';
 import { bearer, describeKafka, readAllEvents, RunningApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
@@ -160,6 +160,17 @@ describeKafka('the ledger service: the event topics into its own store, over the
     services = new SqliteEventStore(servicesFile);
     bus = new KafkaBus({ brokers, clientId: 'ledger-e2e' });
     await bus.ensureTopics(new TopicNames(prefix).all());
+    // A fresh broker answers "the coordinator is loading" to the first group joins; kafkajs's restart
+    // after that can stall a starting process on a loaded machine. Join (and leave) a group here first.
+    await waitUntil(async () => {
+      try {
+        const warm = await bus.subscribe({ groupId: `${prefix}warm-up`, topics: [new TopicNames(prefix).of(TOPICS.dlq)], handle: async () => undefined });
+        await warm.stop();
+        return true;
+      } catch {
+        return undefined;
+      }
+    }, 180_000, 'a consumer group to join on the broker');
     apps.set('ledger', await startLedgerApp(ledgerEnv, 240_000));
   }, 300_000);
 

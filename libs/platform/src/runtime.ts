@@ -183,7 +183,8 @@ export class Runtime {
       (config.mode === 'distributed'
         ? new KafkaBus({
             brokers: config.kafkaBrokers ?? [],
-            clientId: kafka?.clientId ?? `backstop-${config.services.join('-')}`,
+            // No service: the ledger service (the only process that runs none).
+            clientId: kafka?.clientId ?? `backstop-${config.services.length > 0 ? config.services.join('-') : 'ledger'}`,
             partitions: config.kafkaPartitions,
             compression: kafka?.compression,
             createTopics: kafka?.createTopics,
