@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describePostgres, EventStore, PostgresEventStore, SqliteEventStore, StoredEvent, SubscriptionHandle } from '@backstop/event-store';
 import { isLedgerEventType, replay } from '@backstop/ledger';
-import { KafkaBus, TOPICS, TopicNames } from '@backstop/messaging';
+import { KafkaBus, TopicNames } from '@backstop/messaging';
 import { ServiceName, startEventPublisher } from '@backstop/platform';
 import { MetricsRegistry, silentLogger } from '@backstop/telemetry';
 import { bearer, describeKafka, readAllEvents, RunningApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
@@ -127,7 +127,8 @@ describeKafka('the ledger service: the event topics into its own store, over the
   const prefix = uniquePrefix('ledger');
   const apps = new Map<string, RunningApp>();
   const expected = new ExpectedBooks();
-  const kafkaEnv = { KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: prefix, LOG_LEVEL: 'warn' };
+  // LOG_LEVEL info: startApp waits for the "listening on" line, logged at info.
+  const kafkaEnv = { KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: prefix, LOG_LEVEL: 'info' };
   const ledgerEnv = { ...kafkaEnv, BACKSTOP_DATA_FILE: ledgerFile };
   const at = '2026-03-06T00:00:00.000Z';
   const publishers: SubscriptionHandle[] = [];
@@ -160,17 +161,6 @@ describeKafka('the ledger service: the event topics into its own store, over the
     services = new SqliteEventStore(servicesFile);
     bus = new KafkaBus({ brokers, clientId: 'ledger-e2e' });
     await bus.ensureTopics(new TopicNames(prefix).all());
-    // A fresh broker answers "the coordinator is loading" to the first group joins; kafkajs's restart
-    // after that can stall a starting process on a loaded machine. Join (and leave) a group here first.
-    await waitUntil(async () => {
-      try {
-        const warm = await bus.subscribe({ groupId: `${prefix}warm-up`, topics: [new TopicNames(prefix).of(TOPICS.dlq)], handle: async () => undefined });
-        await warm.stop();
-        return true;
-      } catch {
-        return undefined;
-      }
-    }, 180_000, 'a consumer group to join on the broker');
     apps.set('ledger', await startLedgerApp(ledgerEnv, 240_000));
   }, 300_000);
 

@@ -80,6 +80,7 @@ export async function stopServiceHarness(parts: {
  * The ledger service (apps/ledger) as its own process: it reads the four event topics into ITS OWN
  * store, which `env` names (BACKSTOP_DATA_FILE, or BACKSTOP_POSTGRES_URL and BACKSTOP_POSTGRES_SCHEMA),
  * with the same KAFKA_BROKERS / KAFKA_TOPIC_PREFIX as the services. Never give it a services' store.
+ * Keep LOG_LEVEL at info or below: startApp waits for the "listening on" line.
  */
 export function startLedgerApp(env: Record<string, string>, timeoutMs = 180_000): Promise<RunningApp> {
   return startApp('apps/ledger/src/main.ts', env, timeoutMs);
