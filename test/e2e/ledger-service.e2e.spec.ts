@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { describePostgres, EventStore, PostgresEventStore, SqliteEventStore, StoredEvent, SubscriptionHandle } from '@backstop/event-store';
 import { isLedgerEventType, replay } from '@backstop/ledger';
 import { KafkaBus, TopicNames } from '@backstop/messaging';
-import { ServiceName, startEventPublisher } from '@backstop/platform';
+import { commandEnvelope, CommandReply, SERVICE_NAMES, ServiceName, startEventPublisher } from '@backstop/platform';
 import { MetricsRegistry, silentLogger } from '@backstop/telemetry';
 import { bearer, describeKafka, readAllEvents, RunningApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
-import { ledgerDigest, startLedgerApp, stopServiceHarness } from './scenario/services';
+import { ledgerDigest, startLedgerApp, startServiceApps, stopServiceHarness } from './scenario/services';
 
 /*
  * The ledger as its own service over the real broker. The services' side is their store and their
@@ -309,4 +309,87 @@ describeKafka('the ledger service: the event topics into its own store, over the
       expect(existsSync(neverFile)).toBe(false);
     }, 600_000);
   });
+});
+
+/** Which service process takes each command the second scenario sends (over its HTTP API). */
+const COMMAND_OWNER: Record<string, ServiceName> = {
+  RegisterParty: 'contract-intake',
+  RegisterContract: 'contract-intake',
+  AcceptContract: 'contract-intake',
+  DepositCollateral: 'contract-intake',
+  FundPremiumAccount: 'premium-pricing',
+  WithdrawPremiumAccount: 'premium-pricing',
+  DepositCapital: 'default-settlement',
+};
+
+/*
+ * The same ledger process beside the four services as four processes (apps/<service>/src/main.ts,
+ * sharing one store of theirs, as in crash-2020-kafka), driven by commands over their HTTP APIs.
+ */
+describeKafka('the ledger service beside the four service processes, over the real broker', (brokers) => {
+  const dir = mkdtempSync(join(tmpdir(), 'backstop-ledger-svcs-'));
+  const servicesFile = join(dir, 'services.db');
+  const ledgerFile = join(dir, 'ledger.db');
+  const prefix = uniquePrefix('ledgersvc');
+  const apps = new Map<string, RunningApp>();
+  const expected = new ExpectedBooks();
+  const kafkaEnv = { KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: prefix, LOG_LEVEL: 'info' };
+
+  const send = async (type: string, payload: Record<string, unknown>): Promise<CommandReply> => {
+    const res = await fetch(`${apps.get(COMMAND_OWNER[type])!.url}/v1/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...bearer('operator') },
+      body: JSON.stringify(commandEnvelope(type, payload)),
+    });
+    const reply = (await res.json()) as CommandReply;
+    if (reply.status !== 'ACCEPTED') throw new Error(`${type} ${JSON.stringify(payload)} was rejected (${res.status}): ${JSON.stringify(reply)}`);
+    return reply;
+  };
+
+  beforeAll(async () => {
+    await startServiceApps(apps, SERVICE_NAMES, { ...kafkaEnv, BACKSTOP_DATA_FILE: servicesFile }, 240_000);
+    apps.set('ledger', await startLedgerApp({ ...kafkaEnv, BACKSTOP_DATA_FILE: ledgerFile }, 240_000));
+  }, 900_000);
+
+  afterAll(async () => {
+    await stopServiceHarness({ apps, dir });
+  }, 90_000);
+
+  it('books what the services did from their topics; its digest equals the CLI replay of its store and the services\' books', async () => {
+    for (const [partyId, role] of [['desk1', 'DESK'], ['cpA', 'COUNTERPARTY'], ['provJ', 'PROVIDER']] as const) {
+      await send('RegisterParty', { partyId, name: partyId, role, credit: { rating: 'A' } });
+    }
+    const contract = { contractId: 'perpA', kind: 'PERPETUAL', underlying: 'BTC-USD', size: '2', entryPrice: '9000', currency: 'USDC', longPartyId: 'cpA', shortPartyId: 'desk1', longInitialMargin: '0', shortInitialMargin: '0' };
+    const registered = await send('RegisterContract', contract);
+    if (registered.events?.includes('ContractProposed')) await send('AcceptContract', { contractId: 'perpA', partyId: 'cpA' });
+    await send('DepositCapital', { providerId: 'provJ', tranche: 'JUNIOR', amount: '12000' });
+    expected.paidIn('provJ', 'pool-capital:junior:provJ', '12000');
+    await send('DepositCollateral', { contractId: 'perpA', partyId: 'cpA', amount: '19000' });
+    expected.paidIn('cpA', 'collateral:cpA:perpA', '19000');
+    await send('DepositCollateral', { contractId: 'perpA', partyId: 'desk1', amount: '25000.5' });
+    expected.paidIn('desk1', 'collateral:desk1:perpA', '25000.5');
+    await send('FundPremiumAccount', { partyId: 'desk1', amount: '5000', currency: 'USDC' });
+    expected.paidIn('desk1', 'premium-account:desk1', '5000');
+    await send('WithdrawPremiumAccount', { partyId: 'desk1', amount: '1250.25', currency: 'USDC' });
+    expected.paidOut('desk1', 'premium-account:desk1', '1250.25');
+
+    const ledger = apps.get('ledger')!;
+    const books = await waitForBooks(ledger.url, expected, 'the services\' deposits');
+    const live = (await ledgerDigest(ledger.url))!;
+    expect(live.digest).toBe(books.digest);
+    expect(await cliDigest(['--data', ledgerFile], live.position)).toBe(live.digest);
+    const services = new SqliteEventStore(servicesFile);
+    try {
+      expect((await replay((after, maxCount) => services.readAll({ after, maxCount }))).digest()).toBe(live.digest);
+      const published = (await readAllEvents(services)).filter((e) => isLedgerEventType(e.type) && e.stream.split('-')[0] !== 'inbox');
+      const ledgerStore = new SqliteEventStore(ledgerFile);
+      try {
+        expect(booked(await readAllEvents(ledgerStore)).map((e) => e.id).sort()).toEqual(published.map((e) => e.id).sort());
+      } finally {
+        await ledgerStore.close();
+      }
+    } finally {
+      await services.close();
+    }
+  }, 600_000);
 });
