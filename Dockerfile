@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every service; SERVICE picks the app (contract-intake, premium-pricing,
-# margin-monitor, default-settlement, or backstop for all four in one process).
+# margin-monitor, default-settlement, ledger, or backstop for all four in one process).
 #
 #   docker build --build-context market-data=../shared/data -t backstop:0.1.0 .
 #
