@@ -505,8 +505,8 @@ describe('margin monitor properties', () => {
         await h.workflow.onTick(at(3 + tickHours));
         await h.mark((BASE['BTC-USD'] * (1 + markets[0].move) * 0.97).toFixed(2), 4 + tickHours);
         const rebuilt = new MarginMonitor(POLICY);
-        for (const e of h.port.log) expect(rebuilt.apply({ stream: e.stream, revision: e.revision, type: e.type, data: e.data })).toBe('applied');
-        rebuilt.revalueAll();
+        for (const e of h.port.log) expect(rebuilt.applyReplayed({ stream: e.stream, revision: e.revision, type: e.type, data: e.data })).toBe('applied');
+        rebuilt.completeReplay();
         for (const party of PARTIES) {
           expect(rebuilt.accountFigures(party)).toEqual(h.monitor.accountFigures(party));
           expect(rebuilt.openCallsOf(party)).toEqual(h.monitor.openCallsOf(party));
