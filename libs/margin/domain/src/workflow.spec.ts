@@ -328,6 +328,41 @@ describe('margin workflow over the in-memory store', () => {
     expect(outcome.events[0].data).toEqual({ partyId: 'cp1', reason: 'OPERATOR', detail: 'court order', lastSaneMarks: { 'BTC-USD': '60000' }, declaredBy: 'backstop.margin.commands', at: at(2) });
   });
 
+  it('calls nobody on a partial valuation: a party with an underlying not marked yet waits for that mark (issue 10, seed -269371386)', async () => {
+    const h = harness();
+    // desk1: long 1 BTC perpetual, short 20 ETH perpetuals (a hedge the BTC mark alone does not see).
+    await h.register({ contractId: 'btc', longPartyId: 'desk1', shortPartyId: 'cp1', size: '1', entryPrice: '60000' });
+    await h.register({ contractId: 'eth', underlying: 'ETH-USD', longPartyId: 'cp2', shortPartyId: 'desk1', size: '20', entryPrice: '3000' });
+    await h.deposit('btc', 'desk1', 16_000);
+    await h.deposit('btc', 'cp1', 100_000);
+    await h.deposit('eth', 'cp2', 100_000);
+    const calls = () => h.port.eventsOf('MarginCallIssued').filter((e) => e.data.partyId === 'desk1');
+    // BTC alone: 16,000 − 15,000 = 1,000 of equity against a BTC requirement of thousands.
+    await h.mark('45000', 1);
+    const partial = h.monitor.assess('desk1', 'USDC') as Assessment;
+    expect(partial.equityMinor).toBe(1_000_000_000n);
+    expect(partial.equityMinor < partial.maintenanceMinor).toBe(true);
+    expect(h.monitor.partiallyValued('desk1', 'USDC')).toBe(true);
+    expect(calls()).toEqual([]);
+    // ETH marked: the short gains 20 × 1,000; valued in full, the account is sound.
+    await h.mark('2000', 2, { underlying: 'ETH-USD' });
+    expect(h.monitor.partiallyValued('desk1', 'USDC')).toBe(false);
+    const full = h.monitor.assess('desk1', 'USDC') as Assessment;
+    expect(full.equityMinor).toBe(21_000_000_000n);
+    expect(full.equityMinor >= full.maintenanceMinor).toBe(true);
+    expect(calls()).toEqual([]);
+    // Valued in full, BTC falls on: called on the mark that takes equity (21,000 − 11,500 = 9,500) below maintenance.
+    await h.mark('41000', 3);
+    await h.mark('37000', 4);
+    expect(calls()).toEqual([]);
+    await h.mark('33500', 5);
+    const after = h.monitor.assess('desk1', 'USDC') as Assessment;
+    expect(after.equityMinor).toBe(9_500_000_000n);
+    expect(after.equityMinor < after.maintenanceMinor).toBe(true);
+    expect(calls()).toHaveLength(1);
+    expect(h.port.eventsOf('DefaultTriggered')).toEqual([]);
+  });
+
   it('grows the book past its capacity without changing any figure', async () => {
     const small = harness(POLICY, 2);
     const large = harness(POLICY, 64);
