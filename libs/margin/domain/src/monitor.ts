@@ -167,9 +167,8 @@ export class MarginMonitor {
   positions(partyId: string): PositionView[] {
     const views: PositionView[] = [];
     for (const account of this.projection.accountsOf(partyId)) {
-      for (const { contractId, side } of account.open.values()) {
-        const contract = this.projection.contract(contractId);
-        if (!contract) continue;
+      for (const key of account.open) {
+        const { contract, side } = this.projection.sideOf(key);
         const point = this.projection.pointOf(this.projection.marketAt(contract.underlyingIndex));
         const s = contract.spec;
         const mtm = point === undefined ? 0 : markToMarket(contract.terms, side, point);

@@ -44,11 +44,6 @@ export function marketStream(underlying: string): string {
   return `market-${underlying}`;
 }
 
-export interface OpenSide {
-  readonly contractId: string;
-  readonly side: Side;
-}
-
 export interface AccountSlot {
   readonly index: number;
   readonly partyId: string;
@@ -61,8 +56,8 @@ export interface AccountSlot {
   coverMinor: bigint;
   /** The engine's exposures of this account, by underlying index ascending. */
   readonly exposures: number[];
-  /** Open sides, in open order. */
-  readonly open: Map<string, OpenSide>;
+  /** Open sides, in open order, as side keys (sideKey: contract key × 2 + 0 long / 1 short). */
+  readonly open: Set<number>;
 }
 
 export interface ContractSlot {
@@ -107,6 +102,7 @@ export class MarginProjection {
   private readonly accountIndex = new Map<string, number>();
   private readonly accountsByParty = new Map<string, AccountSlot[]>();
   private readonly contractSlots = new Map<string, ContractSlot>();
+  private readonly contractsByKey: ContractSlot[] = [];
   private readonly marketList: MarketSlot[] = [];
   private readonly marketIndex = new Map<string, number>();
   private readonly calls = new Map<string, OpenCallView>();
@@ -276,7 +272,7 @@ export class MarginProjection {
       flowsMinor: 0n,
       coverMinor: 0n,
       exposures: [],
-      open: new Map(),
+      open: new Set(),
     };
     this.accountList.push(slot);
     this.accountIndex.set(id, slot.index);
@@ -301,8 +297,11 @@ export class MarginProjection {
     let contract = this.contractSlots.get(p.contractId);
     if (contract === undefined) {
       const terms = positionTerms(p);
-      contract = { key: this.nextKey++, spec: p, terms, underlyingIndex: market.index, expiryMs: terms.expiryMs, fundedThroughMs: ms(p.at), settled: false, sides: {} };
+      // The terms only (not the event's party and instant): one copy per contract held in memory.
+      const { at: _at, partyId: _partyId, ...spec } = p as PositionSpec & { at: string; partyId?: string };
+      contract = { key: this.nextKey++, spec, terms, underlyingIndex: market.index, expiryMs: terms.expiryMs, fundedThroughMs: ms(p.at), settled: false, sides: {} };
       this.contractSlots.set(p.contractId, contract);
+      this.contractsByKey[contract.key] = contract;
       market.contractIds.add(p.contractId);
       if (contract.expiryMs !== undefined) scheduleExpiry(market, p.contractId, contract.expiryMs);
     }
@@ -310,7 +309,7 @@ export class MarginProjection {
     const e = this.exposure(account, market);
     this.engine.openSide(contract.key, p.side, contract.terms, e);
     contract.sides[p.side] = e;
-    account.open.set(`${p.contractId}\u0000${p.side}`, { contractId: p.contractId, side: p.side });
+    account.open.add(sideKey(contract.key, p.side));
     this.valueExposures(market, [e]);
   }
 
@@ -329,7 +328,7 @@ export class MarginProjection {
       touched.push(e);
       delete contract.sides[side];
       const party = side === 'LONG' ? contract.spec.longPartyId : contract.spec.shortPartyId;
-      this.account(party, contract.spec.currency).open.delete(`${contractId}\u0000${side}`);
+      this.account(party, contract.spec.currency).open.delete(sideKey(contract.key, side));
     }
     this.valueExposures(market, touched);
   }
@@ -337,6 +336,10 @@ export class MarginProjection {
   private valueExposures(market: MarketSlot, exposures: readonly number[]): void {
     if (this.replaying) {
       this.awaitingValuation.add(market.index);
+      return;
+    }
+    if (market.state.lastSane === undefined) {
+      // Never marked: nothing valued yet (an exposure holds zeros until its underlying's first mark).
       return;
     }
     const inputs = this.inputsOf(market);
@@ -400,6 +403,11 @@ export class MarginProjection {
     return this.accountList[index];
   }
 
+  /** The contract and side of a side key (AccountSlot.open). */
+  sideOf(key: number): { contract: Readonly<ContractSlot>; side: Side } {
+    return { contract: this.contractsByKey[Math.floor(key / 2)], side: key % 2 === 0 ? 'LONG' : 'SHORT' };
+  }
+
   contract(contractId: string): Readonly<ContractSlot> | undefined {
     return this.contractSlots.get(contractId);
   }
@@ -420,6 +428,10 @@ export class MarginProjection {
   get openCalls(): ReadonlyMap<string, OpenCallView> {
     return this.calls;
   }
+}
+
+export function sideKey(contractKey: number, side: Side): number {
+  return contractKey * 2 + (side === 'LONG' ? 0 : 1);
 }
 
 function scheduleExpiry(market: MarketSlot, contractId: string, expiryMs: number): void {

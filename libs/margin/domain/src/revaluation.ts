@@ -19,11 +19,11 @@
  * A perpetual-only exposure is its netted scan risk (the minimum and spread charge are 0 and the
  * sum of the positions alone is never below it).
  */
-import { ContractTerms, DAY_MS, invariant, OptionType, Side } from '@backstop/kernel';
+import { ContractTerms, DAY_MS, invariant, Side, YEAR_MS } from '@backstop/kernel';
 import {
   MarginParams,
   MarketPoint,
-  optionValue,
+  optionValueAtTerm,
   scanRangeFraction,
   scenarioMark,
   SHORT_OPTION_ATM_FRACTION_DEFAULT,
@@ -34,6 +34,8 @@ import {
 } from '@backstop/margin-model';
 
 const S = SPAN_SCENARIO_COUNT;
+// Bound once: a call through the package's re-export is a property read on every call (hot loop).
+const valueAt = optionValueAtTerm;
 /** Scenario columns per exposure: SPAN's 16 and two at the lowest and highest flagged candidate levels. */
 const C = S + 2;
 const PERPETUAL_TIER = -1;
@@ -353,18 +355,20 @@ export class RevaluationEngine {
     const wantLong = le >= 0 && (only < 0 || le === only);
     const wantShort = se >= 0 && (only < 0 || se === only);
     if (!wantLong && !wantShort) return;
-    const type: OptionType = o.isCall[slot] === 1 ? 'CALL' : 'PUT';
+    const isCall = o.isCall[slot] === 1;
     const strike = o.strike[slot];
     const expiryMs = o.expiryMs[slot];
     const size = o.size[slot];
     const premium = o.premium[slot];
-    // valuation.ts optionPnl for the long (sign 1); the short's is its exact negation.
-    const pnlLong = (optionValue(type, strike, expiryMs, point.mark, point.volAnnual, point.nowMs) - premium) * size;
+    // valuation.ts optionValue/optionPnl for the long (sign 1), the time to expiry taken once; the
+    // short's pnl and losses are the exact negations.
+    const yearsNow = (expiryMs - point.nowMs) / YEAR_MS;
+    const yearsAtHorizon = (expiryMs - this.horizonMs) / YEAR_MS;
+    const pnlLong = (valueAt(isCall, point.mark, strike, point.volAnnual, yearsNow) - premium) * size;
     let worstLong = 0;
     let worstShort = 0;
-    const horizonMs = this.horizonMs;
     for (let s = 0; s < S; s++) {
-      const shocked = (optionValue(type, strike, expiryMs, this.scenarioMarks[s], this.scenarioVols[s], horizonMs) - premium) * size;
+      const shocked = (valueAt(isCall, this.scenarioMarks[s], strike, this.scenarioVols[s], yearsAtHorizon) - premium) * size;
       const loss = -(shocked - pnlLong) * this.scenarioCovers[s] + 0;
       if (wantLong) {
         this.scenarioLoss[le * C + s] += loss;
@@ -376,7 +380,7 @@ export class RevaluationEngine {
       }
     }
     for (let k = 0; k < this.flaggedCount; k++) {
-      const at = (optionValue(type, strike, expiryMs, this.flaggedLevels[k], point.volAnnual, point.nowMs) - premium) * size;
+      const at = (valueAt(isCall, this.flaggedLevels[k], strike, point.volAnnual, yearsNow) - premium) * size;
       const loss = -(at - pnlLong);
       if (wantLong) this.scenarioLoss[le * C + S + k] += loss;
       if (wantShort) this.scenarioLoss[se * C + S + k] -= loss;
@@ -387,7 +391,7 @@ export class RevaluationEngine {
     }
     if (wantShort) {
       this.optionPnl[se] += -pnlLong;
-      const minimum = shortOptionMinimum(type, strike, expiryMs, size, point.mark, point.nowMs, this.minimumFraction, this.atTheMoneyFraction);
+      const minimum = shortOptionMinimum(isCall, strike, expiryMs, size, point.mark, point.nowMs, this.minimumFraction, this.atTheMoneyFraction);
       this.minimumSum[se] += minimum;
       this.aloneSum[se] += Math.max(worstShort, minimum);
     }
@@ -462,9 +466,9 @@ function spreadCharge(x: Exposure, mark: number, params: MarginParams): number {
 }
 
 /** span.ts shortOptionMinimum for a short option, over scalars. */
-function shortOptionMinimum(type: OptionType, strike: number, expiryMs: number, size: number, mark: number, nowMs: number, minimum: number, atTheMoney: number): number {
+function shortOptionMinimum(isCall: boolean, strike: number, expiryMs: number, size: number, mark: number, nowMs: number, minimum: number, atTheMoney: number): number {
   if (expiryMs <= nowMs) return 0;
-  const outOfTheMoney = type === 'CALL' ? Math.max(strike - mark, 0) : Math.max(mark - strike, 0);
+  const outOfTheMoney = isCall ? Math.max(strike - mark, 0) : Math.max(mark - strike, 0);
   const fraction = mark > 0 ? Math.max(atTheMoney - outOfTheMoney / mark, minimum) : minimum;
   return size * mark * fraction;
 }
