@@ -556,6 +556,33 @@ describe('margin monitor properties', () => {
 });
 
 describe('monitor bookkeeping', () => {
+  it('answers queries without changing state: asking twice gives the same answer, and only events move figures', async () => {
+    const h = harness();
+    await h.register({ contractId: 'c1' });
+    await h.register({ contractId: 'f1', kind: 'FUTURE', expiry: at(10) });
+    await h.deposit('c1', 'desk1', 20_000);
+    await h.mark('60000', 1);
+    // Past a funding instant and the future's expiry, with no mark acting on them yet.
+    const nowMs = T0 + 30 * HOUR_MS;
+    const ask = () => ({
+      funding: h.monitor.fundingDue('BTC-USD', nowMs),
+      expiries: h.monitor.expiriesDue('BTC-USD', nowMs),
+      decisions: h.monitor.accountsNeedingDecision('BTC-USD'),
+      figures: PARTIES.concat(['desk1', 'cp1']).map((p) => h.monitor.accountFigures(p)),
+      positions: h.monitor.positions('desk1'),
+      deadlines: h.monitor.dueDeadlines(nowMs),
+      assessed: h.monitor.assessWithBalance('desk1', 'USDC', 'c1', 1n),
+    });
+    const first = ask();
+    expect(first.funding.length).toBeGreaterThan(0);
+    expect(first.expiries.map((e) => e.contractId)).toEqual(['f1']);
+    expect(ask()).toEqual(first);
+    // The scheduler's own memory moves only by its commands.
+    h.monitor.fundingLooked('BTC-USD', nowMs);
+    expect(h.monitor.fundingDue('BTC-USD', nowMs)).toEqual([]);
+    expect(h.monitor.expiriesDue('BTC-USD', nowMs)).toEqual(first.expiries);
+  });
+
   it('reports a gap in a stream instead of applying past it', () => {
     const monitor = new MarginMonitor(POLICY);
     expect(monitor.apply({ stream: 'market-BTC-USD', revision: 1, type: 'MarkRecorded', data: {} })).toBe('gap');
