@@ -11,7 +11,7 @@
  *   sizes and the net per tier (spread charge), and a tick is O(exposures) for them;
  * - options sit in a struct-of-arrays per underlying, one slot per contract (both sides), so
  *   Black-76 runs once per contract per scenario and the long's loss is the short's gain.
- * A tick allocates nothing but what the caller gets back.
+ * The engine's tick allocates a few small objects (the scenario list), none per row or exposure.
  *
  * The requirement of an exposure is portfolioInitialMargin's for those positions (span.ts):
  *   min(max(worst netted scan loss, Σ short option minimums) + spread charge, Σ each position alone)
