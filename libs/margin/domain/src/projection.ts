@@ -297,8 +297,21 @@ export class MarginProjection {
     let contract = this.contractSlots.get(p.contractId);
     if (contract === undefined) {
       const terms = positionTerms(p);
-      // The terms only (not the event's party and instant): one copy per contract held in memory.
-      const { at: _at, partyId: _partyId, ...spec } = p as PositionSpec & { at: string; partyId?: string };
+      // The terms only (not the event's party and instant), in one object shape: one per contract held in memory.
+      const spec: PositionSpec = {
+        contractId: p.contractId,
+        side: p.side,
+        kind: p.kind,
+        underlying: p.underlying,
+        size: p.size,
+        entryPrice: p.entryPrice,
+        ...(p.optionType !== undefined ? { optionType: p.optionType } : {}),
+        ...(p.strike !== undefined ? { strike: p.strike } : {}),
+        ...(p.expiry !== undefined ? { expiry: p.expiry } : {}),
+        currency: p.currency,
+        longPartyId: p.longPartyId,
+        shortPartyId: p.shortPartyId,
+      };
       contract = { key: this.nextKey++, spec, terms, underlyingIndex: market.index, expiryMs: terms.expiryMs, fundedThroughMs: ms(p.at), settled: false, sides: {} };
       this.contractSlots.set(p.contractId, contract);
       this.contractsByKey[contract.key] = contract;
