@@ -77,9 +77,10 @@ interface Exposure {
   nonPerpetualRows: number;
 }
 
-/** Option contracts of one underlying, struct-of-arrays, swap-removed. */
+/** Option contracts of one underlying, struct-of-arrays, in opening order (dead slots squeezed out in order). */
 class OptionSlots {
   count = 0;
+  dead = 0;
   capacity: number;
   keys: Float64Array;
   longExposure: Int32Array;
@@ -104,6 +105,7 @@ class OptionSlots {
   }
 
   add(key: number, terms: ContractTerms): number {
+    if (this.count === this.capacity && this.dead > 0) this.compact();
     if (this.count === this.capacity) this.grow();
     const slot = this.count++;
     this.keys[slot] = key;
@@ -118,21 +120,43 @@ class OptionSlots {
     return slot;
   }
 
+  /**
+   * Removes a contract, keeping the order of the others: its slot is marked dead (key −1, no
+   * exposures, skipped by the loop) and the dead are squeezed out in order once they are half the
+   * slots. Every exposure's sums are then always taken in the contracts' opening order, so a
+   * monitor rebuilt from the same events has the same bits (a swap-remove would reorder the
+   * sums of exposures that a close does not re-value).
+   */
   remove(key: number): void {
     const slot = this.slotByKey.get(key);
     if (slot === undefined) return;
-    const last = --this.count;
     this.slotByKey.delete(key);
-    if (slot === last) return;
-    this.keys[slot] = this.keys[last];
-    this.longExposure[slot] = this.longExposure[last];
-    this.shortExposure[slot] = this.shortExposure[last];
-    this.size[slot] = this.size[last];
-    this.premium[slot] = this.premium[last];
-    this.strike[slot] = this.strike[last];
-    this.expiryMs[slot] = this.expiryMs[last];
-    this.isCall[slot] = this.isCall[last];
-    this.slotByKey.set(this.keys[slot], slot);
+    this.keys[slot] = -1;
+    this.longExposure[slot] = -1;
+    this.shortExposure[slot] = -1;
+    this.dead += 1;
+    if (this.dead >= 64 && this.dead * 2 >= this.count) this.compact();
+  }
+
+  private compact(): void {
+    let w = 0;
+    for (let r = 0; r < this.count; r++) {
+      if (this.keys[r] < 0) continue;
+      if (w !== r) {
+        this.keys[w] = this.keys[r];
+        this.longExposure[w] = this.longExposure[r];
+        this.shortExposure[w] = this.shortExposure[r];
+        this.size[w] = this.size[r];
+        this.premium[w] = this.premium[r];
+        this.strike[w] = this.strike[r];
+        this.expiryMs[w] = this.expiryMs[r];
+        this.isCall[w] = this.isCall[r];
+        this.slotByKey.set(this.keys[w], w);
+      }
+      w++;
+    }
+    this.count = w;
+    this.dead = 0;
   }
 
   private grow(): void {

@@ -556,6 +556,31 @@ describe('margin monitor properties', () => {
 });
 
 describe('monitor bookkeeping', () => {
+  it('a rebuild after option closes has the same figures as the live monitor', async () => {
+    const h = harness();
+    const parties = ['a', 'b', 'c', 'd'];
+    for (let i = 0; i < 12; i++) {
+      await h.register({
+        contractId: `o${i}`,
+        kind: 'OPTION',
+        optionType: i % 2 === 0 ? 'CALL' : 'PUT',
+        strike: String(55_000 + 1_000 * i),
+        expiry: at(24 * (10 + i)),
+        entryPrice: String(1_000 + 37 * i),
+        size: (0.37 + i / 7).toFixed(4),
+        longPartyId: parties[i % 4],
+        shortPartyId: parties[(i + 1 + (i % 3)) % 4],
+      });
+    }
+    await h.mark('60000', 1);
+    for (const i of [0, 3, 4, 9]) await h.workflow.onContractClosed(h.source(), { contractId: `o${i}`, closePrice: '60000', at: at(1.5) });
+    const { monitor } = h.port.restarted(POLICY);
+    for (const p of parties) expect(monitor.accountFigures(p)).toEqual(h.monitor.accountFigures(p));
+    await h.mark('60500', 2);
+    const again = h.port.restarted(POLICY).monitor;
+    for (const p of parties) expect(again.accountFigures(p)).toEqual(h.monitor.accountFigures(p));
+  });
+
   it('answers queries without changing state: asking twice gives the same answer, and only events move figures', async () => {
     const h = harness();
     await h.register({ contractId: 'c1' });
