@@ -50,6 +50,8 @@ const PERP: ContractRegisteredInput = {
 };
 
 const usdc = (minor: bigint) => Number(minor) / 1e6;
+/** This spec's run count, unless FC_RUNS widens it (a local numRuns would override the global one). */
+const runs = (n: number) => (process.env.FC_RUNS ? Number(process.env.FC_RUNS) : n);
 
 /** The model's object path, for comparison: initial of one party's positions at these markets. */
 function modelInitial(positions: Position[], markets: Record<string, MarketPoint>): number {
@@ -490,7 +492,7 @@ describe('margin monitor properties', () => {
           if (!defaulted) expect(called).toBe(f.equityMinor < f.maintenanceMinor);
         }
       }),
-      { numRuns: 60 },
+      { numRuns: runs(60) },
     );
   });
 
@@ -529,7 +531,7 @@ describe('margin monitor properties', () => {
           expect(sane.has(markId)).toBe(true);
         }
       }),
-      { numRuns: 60 },
+      { numRuns: runs(60) },
     );
   });
 
@@ -550,7 +552,7 @@ describe('margin monitor properties', () => {
         // Applying the same events again changes nothing (redelivery).
         for (const e of h.port.log) expect(rebuilt.apply({ stream: e.stream, revision: e.revision, type: e.type, data: e.data })).toBe('duplicate');
       }),
-      { numRuns: 40 },
+      { numRuns: runs(40) },
     );
   });
 });
