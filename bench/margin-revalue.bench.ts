@@ -127,7 +127,7 @@ async function runCase(name: string, optionShare: number): Promise<void> {
       markAtMs += 1_000;
       tick += 1;
       apply('market-BTC-USD', 'MarkRecorded', { underlying: 'BTC-USD', price: markOf(tick).toFixed(2), volAnnual: '0.6', sane: true, at: iso(markAtMs) });
-      monitor.revalue('BTC-USD');
+      monitor.accountsNeedingDecision('BTC-USD'); // recording the mark re-valued the book
     }
   });
 

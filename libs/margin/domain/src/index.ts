@@ -3,5 +3,8 @@ export * from './cash-flows';
 export * from './market';
 export * from './account';
 export * from './monitor';
+export * from './projection';
+export * from './revaluation';
+export * from './schedule';
 export * from './workflow';
 export * from './expiry';

@@ -130,10 +130,13 @@ export interface MarketState {
   readonly staleAlarmFor?: string;
   readonly recorded: number;
   /**
-   * The last accepted price of each UTC day, oldest first, at most the APC look-back (10 years) of
-   * days: bounded memory, one number a day whatever the feed's rate.
+   * The last accepted price of each completed UTC day, oldest first, at most the APC look-back
+   * (10 years) of days: bounded memory, one number a day whatever the feed's rate. Replaced once a
+   * day (at the first mark of a new day), never per mark.
    */
   readonly dailyCloses?: readonly DailyClose[];
+  /** The running day's close so far (the last accepted mark today): a mark replaces only this. */
+  readonly todayClose?: DailyClose;
   /**
    * Equally weighted vol of the completed days' closes over the look-back (the backtest's
    * volatilityPath, the same function): the anti-procyclicality floor the live requirement uses
@@ -149,19 +152,29 @@ export interface DailyClose {
 
 const DAY_MS = 86_400_000;
 
-/** Adds an accepted mark to the daily closes; on a new day, recomputes the look-back vol of the completed days. */
-export function withDailyClose(state: MarketState, price: number, atMs: number): Pick<MarketState, 'dailyCloses' | 'lookbackVolAnnual'> {
-  const closes = state.dailyCloses ?? [];
-  if (!(price > 0) || !Number.isFinite(price) || !Number.isFinite(atMs)) return { dailyCloses: closes, lookbackVolAnnual: state.lookbackVolAnnual };
+/** Every day's close, the running day's last: the completed days and today's close so far. */
+export function dailyClosesOf(state: MarketState): DailyClose[] {
+  const closes = [...(state.dailyCloses ?? [])];
+  if (state.todayClose !== undefined) closes.push(state.todayClose);
+  return closes;
+}
+
+/**
+ * Adds an accepted mark to the daily closes: the same day's mark replaces today's close (O(1), no
+ * copy of the history); the first mark of a new day completes the previous day and recomputes the
+ * look-back vol of the completed days (once a day).
+ */
+export function withDailyClose(state: MarketState, price: number, atMs: number): Pick<MarketState, 'dailyCloses' | 'todayClose' | 'lookbackVolAnnual'> {
+  const unchanged = { dailyCloses: state.dailyCloses, todayClose: state.todayClose, lookbackVolAnnual: state.lookbackVolAnnual };
+  if (!(price > 0) || !Number.isFinite(price) || !Number.isFinite(atMs)) return unchanged;
   const dayMs = Math.floor(atMs / DAY_MS) * DAY_MS;
-  const last = closes[closes.length - 1];
-  if (last !== undefined && last.dayMs === dayMs) {
-    return { dailyCloses: [...closes.slice(0, -1), { dayMs, price }], lookbackVolAnnual: state.lookbackVolAnnual };
-  }
+  const today = state.todayClose;
+  if (today !== undefined && today.dayMs === dayMs) return { ...unchanged, todayClose: { dayMs, price } };
   // A mark older than the last day's (out of order) does not rewrite history.
-  if (last !== undefined && dayMs < last.dayMs) return { dailyCloses: closes, lookbackVolAnnual: state.lookbackVolAnnual };
-  const completed = closes.filter((c) => c.dayMs > dayMs - (APC_LOOKBACK_DAYS_DEFAULT + 1) * DAY_MS);
-  return { dailyCloses: [...completed, { dayMs, price }], lookbackVolAnnual: lookbackVolOf(completed) };
+  if (today !== undefined && dayMs < today.dayMs) return unchanged;
+  const history = today === undefined ? (state.dailyCloses ?? []) : [...(state.dailyCloses ?? []), today];
+  const completed = history.filter((c) => c.dayMs > dayMs - (APC_LOOKBACK_DAYS_DEFAULT + 1) * DAY_MS);
+  return { dailyCloses: completed, todayClose: { dayMs, price }, lookbackVolAnnual: lookbackVolOf(completed) };
 }
 
 /** Look-back vol of completed daily closes (volatilityPath's lookbackVolAnnual at the last one); undefined under 3 closes. */

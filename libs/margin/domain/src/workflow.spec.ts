@@ -50,6 +50,8 @@ const PERP: ContractRegisteredInput = {
 };
 
 const usdc = (minor: bigint) => Number(minor) / 1e6;
+/** This spec's run count, unless FC_RUNS widens it (a local numRuns would override the global one). */
+const runs = (n: number) => (process.env.FC_RUNS ? Number(process.env.FC_RUNS) : n);
 
 /** The model's object path, for comparison: initial of one party's positions at these markets. */
 function modelInitial(positions: Position[], markets: Record<string, MarketPoint>): number {
@@ -328,6 +330,41 @@ describe('margin workflow over the in-memory store', () => {
     expect(outcome.events[0].data).toEqual({ partyId: 'cp1', reason: 'OPERATOR', detail: 'court order', lastSaneMarks: { 'BTC-USD': '60000' }, declaredBy: 'backstop.margin.commands', at: at(2) });
   });
 
+  it('calls nobody on a partial valuation: a party with an underlying not marked yet waits for that mark (issue 10, seed -269371386)', async () => {
+    const h = harness();
+    // desk1: long 1 BTC perpetual, short 20 ETH perpetuals (a hedge the BTC mark alone does not see).
+    await h.register({ contractId: 'btc', longPartyId: 'desk1', shortPartyId: 'cp1', size: '1', entryPrice: '60000' });
+    await h.register({ contractId: 'eth', underlying: 'ETH-USD', longPartyId: 'cp2', shortPartyId: 'desk1', size: '20', entryPrice: '3000' });
+    await h.deposit('btc', 'desk1', 16_000);
+    await h.deposit('btc', 'cp1', 100_000);
+    await h.deposit('eth', 'cp2', 100_000);
+    const calls = () => h.port.eventsOf('MarginCallIssued').filter((e) => e.data.partyId === 'desk1');
+    // BTC alone: 16,000 − 15,000 = 1,000 of equity against a BTC requirement of thousands.
+    await h.mark('45000', 1);
+    const partial = h.monitor.assess('desk1', 'USDC') as Assessment;
+    expect(partial.equityMinor).toBe(1_000_000_000n);
+    expect(partial.equityMinor < partial.maintenanceMinor).toBe(true);
+    expect(h.monitor.partiallyValued('desk1', 'USDC')).toBe(true);
+    expect(calls()).toEqual([]);
+    // ETH marked: the short gains 20 × 1,000; valued in full, the account is sound.
+    await h.mark('2000', 2, { underlying: 'ETH-USD' });
+    expect(h.monitor.partiallyValued('desk1', 'USDC')).toBe(false);
+    const full = h.monitor.assess('desk1', 'USDC') as Assessment;
+    expect(full.equityMinor).toBe(21_000_000_000n);
+    expect(full.equityMinor >= full.maintenanceMinor).toBe(true);
+    expect(calls()).toEqual([]);
+    // Valued in full, BTC falls on: called on the mark that takes equity (21,000 − 11,500 = 9,500) below maintenance.
+    await h.mark('41000', 3);
+    await h.mark('37000', 4);
+    expect(calls()).toEqual([]);
+    await h.mark('33500', 5);
+    const after = h.monitor.assess('desk1', 'USDC') as Assessment;
+    expect(after.equityMinor).toBe(9_500_000_000n);
+    expect(after.equityMinor < after.maintenanceMinor).toBe(true);
+    expect(calls()).toHaveLength(1);
+    expect(h.port.eventsOf('DefaultTriggered')).toEqual([]);
+  });
+
   it('grows the book past its capacity without changing any figure', async () => {
     const small = harness(POLICY, 2);
     const large = harness(POLICY, 64);
@@ -455,7 +492,7 @@ describe('margin monitor properties', () => {
           if (!defaulted) expect(called).toBe(f.equityMinor < f.maintenanceMinor);
         }
       }),
-      { numRuns: 60 },
+      { numRuns: runs(60) },
     );
   });
 
@@ -494,7 +531,7 @@ describe('margin monitor properties', () => {
           expect(sane.has(markId)).toBe(true);
         }
       }),
-      { numRuns: 60 },
+      { numRuns: runs(60) },
     );
   });
 
@@ -505,8 +542,8 @@ describe('margin monitor properties', () => {
         await h.workflow.onTick(at(3 + tickHours));
         await h.mark((BASE['BTC-USD'] * (1 + markets[0].move) * 0.97).toFixed(2), 4 + tickHours);
         const rebuilt = new MarginMonitor(POLICY);
-        for (const e of h.port.log) expect(rebuilt.apply({ stream: e.stream, revision: e.revision, type: e.type, data: e.data })).toBe('applied');
-        rebuilt.revalueAll();
+        for (const e of h.port.log) expect(rebuilt.applyReplayed({ stream: e.stream, revision: e.revision, type: e.type, data: e.data })).toBe('applied');
+        rebuilt.completeReplay();
         for (const party of PARTIES) {
           expect(rebuilt.accountFigures(party)).toEqual(h.monitor.accountFigures(party));
           expect(rebuilt.openCallsOf(party)).toEqual(h.monitor.openCallsOf(party));
@@ -515,12 +552,64 @@ describe('margin monitor properties', () => {
         // Applying the same events again changes nothing (redelivery).
         for (const e of h.port.log) expect(rebuilt.apply({ stream: e.stream, revision: e.revision, type: e.type, data: e.data })).toBe('duplicate');
       }),
-      { numRuns: 40 },
+      { numRuns: runs(40) },
     );
   });
 });
 
 describe('monitor bookkeeping', () => {
+  it('a rebuild after option closes has the same figures as the live monitor', async () => {
+    const h = harness();
+    const parties = ['a', 'b', 'c', 'd'];
+    for (let i = 0; i < 12; i++) {
+      await h.register({
+        contractId: `o${i}`,
+        kind: 'OPTION',
+        optionType: i % 2 === 0 ? 'CALL' : 'PUT',
+        strike: String(55_000 + 1_000 * i),
+        expiry: at(24 * (10 + i)),
+        entryPrice: String(1_000 + 37 * i),
+        size: (0.37 + i / 7).toFixed(4),
+        longPartyId: parties[i % 4],
+        shortPartyId: parties[(i + 1 + (i % 3)) % 4],
+      });
+    }
+    await h.mark('60000', 1);
+    for (const i of [0, 3, 4, 9]) await h.workflow.onContractClosed(h.source(), { contractId: `o${i}`, closePrice: '60000', at: at(1.5) });
+    const { monitor } = h.port.restarted(POLICY);
+    for (const p of parties) expect(monitor.accountFigures(p)).toEqual(h.monitor.accountFigures(p));
+    await h.mark('60500', 2);
+    const again = h.port.restarted(POLICY).monitor;
+    for (const p of parties) expect(again.accountFigures(p)).toEqual(h.monitor.accountFigures(p));
+  });
+
+  it('answers queries without changing state: asking twice gives the same answer, and only events move figures', async () => {
+    const h = harness();
+    await h.register({ contractId: 'c1' });
+    await h.register({ contractId: 'f1', kind: 'FUTURE', expiry: at(10) });
+    await h.deposit('c1', 'desk1', 20_000);
+    await h.mark('60000', 1);
+    // Past a funding instant and the future's expiry, with no mark acting on them yet.
+    const nowMs = T0 + 30 * HOUR_MS;
+    const ask = () => ({
+      funding: h.monitor.fundingDue('BTC-USD', nowMs),
+      expiries: h.monitor.expiriesDue('BTC-USD', nowMs),
+      decisions: h.monitor.accountsNeedingDecision('BTC-USD'),
+      figures: PARTIES.concat(['desk1', 'cp1']).map((p) => h.monitor.accountFigures(p)),
+      positions: h.monitor.positions('desk1'),
+      deadlines: h.monitor.dueDeadlines(nowMs),
+      assessed: h.monitor.assessWithBalance('desk1', 'USDC', 'c1', 1n),
+    });
+    const first = ask();
+    expect(first.funding.length).toBeGreaterThan(0);
+    expect(first.expiries.map((e) => e.contractId)).toEqual(['f1']);
+    expect(ask()).toEqual(first);
+    // The scheduler's own memory moves only by its commands.
+    h.monitor.fundingLooked('BTC-USD', nowMs);
+    expect(h.monitor.fundingDue('BTC-USD', nowMs)).toEqual([]);
+    expect(h.monitor.expiriesDue('BTC-USD', nowMs)).toEqual(first.expiries);
+  });
+
   it('reports a gap in a stream instead of applying past it', () => {
     const monitor = new MarginMonitor(POLICY);
     expect(monitor.apply({ stream: 'market-BTC-USD', revision: 1, type: 'MarkRecorded', data: {} })).toBe('gap');

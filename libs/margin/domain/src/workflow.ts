@@ -83,7 +83,8 @@ export class MarginWorkflow {
     invariant(mark !== undefined, `recording a mark of ${u} wrote no MarkRecorded`);
     if (!mark.sane) {
       if (mark.flag !== 'JUMP') return { mark, revalued: 0 };
-      const { revalued, needDecision } = this.monitor.revalue(u);
+      // Recording it re-valued the underlying (the flagged level is one more scenario).
+      const { revalued, needDecision } = this.monitor.accountsNeedingDecision(u);
       for (const need of needDecision) await this.assess(source, `${source.id}:assess`, need.partyId, need.assessment, input.receivedAt);
       return { mark, revalued };
     }
@@ -97,7 +98,9 @@ export class MarginWorkflow {
       );
       this.monitor.fundingDecided(due.contractId, due.fundingAtMs);
     }
-    const { revalued, needDecision } = this.monitor.revalue(u);
+    this.monitor.fundingLooked(u, nowMs);
+    // Recording the mark re-valued the underlying; settlements and funding above re-valued what they moved.
+    const { revalued, needDecision } = this.monitor.accountsNeedingDecision(u);
     for (const need of needDecision) await this.assess(source, `${source.id}:assess`, need.partyId, need.assessment, mark.at);
     await this.deadlines(nowMs);
     return { mark, revalued };

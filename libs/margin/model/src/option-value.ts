@@ -35,3 +35,20 @@ export function black76(
   }
   return black76ValueUnchecked(optionType === 'CALL', forwardPrice, strike, volAnnual, timeYears, discount);
 }
+
+// Bound once: a call through the package's re-export is a property read on every call (hot loop).
+const black76Hot = black76ValueUnchecked;
+
+/**
+ * The revaluation hot loop's form of valuation.ts optionValue, with the time to expiry in years
+ * given (the caller computes it once per contract per tick): intrinsic at or after expiry, Black-76
+ * with rate 0 before, and the same degenerate cases as black76. The same bits as optionValue.
+ */
+export function optionValueAtTerm(isCall: boolean, forwardPrice: number, strike: number, volAnnual: number, timeYears: number): number {
+  if (timeYears <= 0) return isCall ? Math.max(forwardPrice - strike, 0) : Math.max(strike - forwardPrice, 0);
+  if (!(volAnnual * Math.sqrt(timeYears) > 0) || !(forwardPrice > 0)) {
+    const f = Math.max(forwardPrice, 0);
+    return isCall ? Math.max(f - strike, 0) : Math.max(strike - f, 0);
+  }
+  return black76Hot(isCall, forwardPrice, strike, volAnnual, timeYears, 1);
+}

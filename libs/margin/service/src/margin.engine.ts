@@ -177,7 +177,7 @@ export class MarginEngine {
     return next;
   }
 
-  /** The monitor is a projection of our own streams: rebuilt from the store, then re-valued once. */
+  /** The monitor is a projection of our own streams: rebuilt from the store, then each underlying valued once. */
   private async load(): Promise<void> {
     const started = Date.now();
     let after = 0n;
@@ -186,13 +186,13 @@ export class MarginEngine {
       const page = await this.runtime.store.readAll({ after, maxCount: STORE_LIMITS.readPageMax });
       if (page.length === 0) break;
       for (const event of page) {
-        const result = this.monitor.apply(event);
+        const result = this.monitor.applyReplayed(event);
         if (result === 'gap') await this.port.catchUp(event.stream, this.monitor.revisionOf(event.stream) + 1);
         if (result === 'applied') applied += 1;
       }
       after = page[page.length - 1].position;
     }
-    this.monitor.revalueAll();
+    this.monitor.completeReplay();
     this.logger.info('margin monitor rebuilt from the store', { events: applied, rows: this.monitor.rowCount, ms: Date.now() - started });
   }
 

@@ -6,7 +6,8 @@
 import { Decider, DomainEvent, DomainRejection } from '@backstop/kernel';
 import { AccountCommand, accountDecider } from '../account';
 import { MarketCommand, marketDecider } from '../market';
-import { MarginMonitor, marginStream, marketStream } from '../monitor';
+import { MarginMonitor } from '../monitor';
+import { marginStream, marketStream } from '../projection';
 import { MarginPolicy } from '../policy';
 import { Causation } from '@backstop/kernel';
 import { DecisionOutcome, DecisionPort } from '../workflow';
@@ -43,8 +44,8 @@ export class InMemoryMarginPort implements DecisionPort {
     const port = new InMemoryMarginPort(monitor, policy);
     for (const [stream, events] of this.streams) port.streams.set(stream, [...events]);
     port.log.push(...this.log);
-    for (const e of this.log) monitor.apply({ stream: e.stream, revision: e.revision, type: e.type, data: e.data });
-    monitor.revalueAll();
+    for (const e of this.log) monitor.applyReplayed({ stream: e.stream, revision: e.revision, type: e.type, data: e.data });
+    monitor.completeReplay();
     return { monitor, port };
   }
 
