@@ -5,6 +5,7 @@ import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { EnvelopeDto, envelopeViolations, makeEnvelope, flattenValidationErrors, TOPICS, TopicName } from '@backstop/messaging';
 import { INPUT_SCHEMAS } from '../inputs';
+import { storeFailureCode } from '../store-write-health';
 import { Runtime } from '../runtime';
 import { RUNTIME } from './tokens';
 import { Roles } from './roles.guard';
@@ -65,6 +66,11 @@ export class InputsController {
       // 202 only once durable (stored, or acknowledged by every in-sync broker replica): a crash after
       // the answer loses nothing the sender was told we have.
       await this.runtime.acceptInputs(topic, items.map((item) => makeEnvelope(item as Parameters<typeof makeEnvelope<Record<string, unknown>>>[0])));
+    } catch (err) {
+      const code = storeFailureCode(err);
+      if (!code) throw err;
+      res.setHeader('Retry-After', '1');
+      throw new ServiceUnavailableException(`the event store refused the write (${code}); nothing of this batch is acknowledged: send it again`);
     } finally {
       release();
     }
