@@ -282,6 +282,8 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
     log(`chaos: broker ${broker.brokers} and ${SERVICES.join(', ')} up`);
 
     // ---- the client: every command retried with its id until answered (200/4xx), bounded
+    /** 5xx answers by status (a full disk must give 503 + Retry-After, never a 500). */
+    const serverErrors = new Map<number, number>();
     const send = async (type: string, payload: Record<string, unknown>, token = TOKEN.operator): Promise<Sent> => {
       const entry: Sent = { id: randomUUID(), type, payload };
       sent.push(entry);
@@ -300,6 +302,8 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
             entry.reply = (await res.json()) as Sent['reply'];
             return entry;
           }
+          serverErrors.set(res.status, (serverErrors.get(res.status) ?? 0) + 1);
+          await res.arrayBuffer().catch(() => undefined);
         } catch {
           /* down or timed out: retry with the same id */
         }
@@ -385,6 +389,7 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
           const t0 = Date.now();
           const logOffsets = new Map([...services.values()].map((s) => [s.name, statSync(s.logFile).size]));
           const exitsBefore = [...services.values()].reduce((sum, s) => sum + s.unplannedExits, 0);
+          const serverErrorsBefore = new Map(serverErrors);
           const wal = truncateWal(dataFile);
           const filler = join(dataDir, 'filler.bin');
           const bytes = fillDisk(filler);
@@ -440,6 +445,7 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
           }
           const failedWrites = Object.values(byCode).reduce((a, b) => a + b, 0);
           const exitsDuring = [...services.values()].reduce((sum, s) => sum + s.unplannedExits, 0) - exitsBefore;
+          const httpDuring = Object.fromEntries([...serverErrors].map(([status, n]) => [status, n - (serverErrorsBefore.get(status) ?? 0)]).filter(([, n]) => n > 0));
           diskFull = {
             wal,
             filledMb: Number((bytes / 1e6).toFixed(1)),
@@ -452,6 +458,7 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
             notReadySByService: Object.fromEntries([...notReadyMs].map(([name, ms]) => [name, ms / 1000])),
             recoverS: Number(((recoveredAt - freed) / 1000).toFixed(1)),
             unplannedExitsDuring: exitsDuring,
+            httpServerErrorsDuring: httpDuring,
             probe: `${duringFull}, then ${done.reply?.status ?? 'unanswered'}; a command after freeing: ${after.reply?.status ?? 'unanswered'}`,
           };
           log(`chaos: disk full: ${failedWrites} failed writes ${JSON.stringify(byCode)}, not ready ${diskFull.notReadyS} s, recovered ${diskFull.recoverS} s after freeing`);
@@ -643,6 +650,8 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
       };
       // The fault must be real: at least one write refused by the full disk, and no service died of it.
       if (diskFull && diskFull.failedWrites === 0) violations.push('disk full: no write failed while the disk was full (the fault was not real)');
+      const http500 = (diskFull?.httpServerErrorsDuring as Record<string, number> | undefined)?.['500'] ?? 0;
+      if (http500 > 0) violations.push(`disk full: ${http500} HTTP 500 answers (a store failure must be a 503 with Retry-After)`);
       if (diskFull && diskFull.unplannedExitsDuring !== 0) violations.push(`disk full: ${diskFull.unplannedExitsDuring} unplanned service exits while the disk was full (a crash, not a retry)`);
       if (faults.length < SERVICES.length + 1 + (disk.mounted ? 1 : 0)) violations.push(`only ${faults.length} faults ran (the run was too short for the schedule)`);
       for (const f of faults) if (f.recoverMs === undefined) violations.push(`${f.kind}: ${f.note ?? 'did not recover'}`);
