@@ -124,12 +124,18 @@ class ServiceProcess {
 
   /** One /health/ready answer: true for 200, false for anything else or no answer. */
   async isReady(): Promise<boolean> {
+    return (await this.readiness()).ready;
+  }
+
+  /** /health/ready as the operator (who sees every check): ready, and the checks that are not ok. */
+  async readiness(): Promise<{ ready: boolean; failing: string[] }> {
     try {
-      const res = await fetch(`${this.url}/health/ready`, { signal: AbortSignal.timeout(2_000) });
-      await res.arrayBuffer();
-      return res.status === 200;
-    } catch {
-      return false;
+      const res = await fetch(`${this.url}/health/ready`, { headers: { authorization: `Bearer ${TOKEN.operator}` }, signal: AbortSignal.timeout(2_000) });
+      const body = (await res.json().catch(() => ({}))) as { checks?: Record<string, string> };
+      const failing = Object.entries(body.checks ?? {}).filter(([, v]) => v !== 'ok').map(([k, v]) => `${k}: ${v}`.replace(/\d+/g, 'N').slice(0, 160));
+      return { ready: res.status === 200, failing };
+    } catch (err) {
+      return { ready: false, failing: [`no answer: ${(err as Error).message.slice(0, 80)}`] };
     }
   }
 
@@ -386,6 +392,10 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
         atMs: at(0.55, 0.8),
         kind: 'disk full',
         run: async () => {
+          // Start from every service ready, so the figures are this fault's and not the tail of the last one.
+          const settleStarted = Date.now();
+          while (Date.now() - settleStarted < 120_000 && !(await Promise.all([...services.values()].map((s) => s.isReady()))).every(Boolean)) await sleep(500);
+          const readyBeforeS = Number(((Date.now() - settleStarted) / 1000).toFixed(1));
           const t0 = Date.now();
           const logOffsets = new Map([...services.values()].map((s) => [s.name, statSync(s.logFile).size]));
           const exitsBefore = [...services.values()].reduce((sum, s) => sum + s.unplannedExits, 0);
@@ -399,15 +409,18 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
           log(`chaos: disk full: ${wal}; filled ${(bytes / 1e6).toFixed(1)} MB, ${freeBytes} bytes free`);
           // Readiness of every service, every 250 ms, for the whole fault (full, then freed, then recovered).
           const notReadyMs = new Map<Service, number>();
+          /** Why each service was not ready (its failing checks, digits folded), with how many polls said so. */
+          const reasons = new Map<string, number>();
           let firstNotReadyAt: number | undefined;
           let lastNotReadyAt: number | undefined;
           let polling = true;
           const poller = (async () => {
             while (polling) {
               const tick = Date.now();
-              const answers = await Promise.all([...services.values()].map(async (s) => [s.name, await s.isReady()] as const));
-              for (const [name, ready] of answers) {
+              const answers = await Promise.all([...services.values()].map(async (s) => [s.name, await s.readiness()] as const));
+              for (const [name, { ready, failing }] of answers) {
                 if (ready) continue;
+                for (const why of failing) reasons.set(`${name} ${why}`, (reasons.get(`${name} ${why}`) ?? 0) + 1);
                 notReadyMs.set(name, (notReadyMs.get(name) ?? 0) + 250);
                 firstNotReadyAt ??= tick;
                 lastNotReadyAt = Date.now();
@@ -447,6 +460,7 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
           const exitsDuring = [...services.values()].reduce((sum, s) => sum + s.unplannedExits, 0) - exitsBefore;
           const httpDuring = Object.fromEntries([...serverErrors].map(([status, n]) => [status, n - (serverErrorsBefore.get(status) ?? 0)]).filter(([, n]) => n > 0));
           diskFull = {
+            waitedForAllReadyS: readyBeforeS,
             wal,
             filledMb: Number((bytes / 1e6).toFixed(1)),
             freeBytesAfterFill: freeBytes,
@@ -456,6 +470,7 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
             failedWritesByService: byService,
             notReadyS: firstNotReadyAt === undefined ? 0 : Number((((lastNotReadyAt ?? firstNotReadyAt) - firstNotReadyAt) / 1000).toFixed(1)),
             notReadySByService: Object.fromEntries([...notReadyMs].map(([name, ms]) => [name, ms / 1000])),
+            notReadyReasons: [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([why, polls]) => `${why} (${polls} polls)`),
             recoverS: Number(((recoveredAt - freed) / 1000).toFixed(1)),
             unplannedExitsDuring: exitsDuring,
             httpServerErrorsDuring: httpDuring,
