@@ -9,10 +9,11 @@
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { Kafka, logLevel } from 'kafkajs';
 import { SqliteEventStore, StoredEvent, verifyChains } from '@backstop/event-store';
 import { LedgerProjection } from '@backstop/ledger';
@@ -86,7 +87,7 @@ class ServiceProcess {
     readonly name: Service,
     readonly port: number,
     private readonly env: Record<string, string>,
-    private readonly logFile: string,
+    readonly logFile: string,
   ) {}
 
   get url(): string {
@@ -119,6 +120,23 @@ class ServiceProcess {
   kill(): void {
     this.planned = true;
     this.child?.kill('SIGKILL');
+  }
+
+  /** One /health/ready answer: true for 200, false for anything else or no answer. */
+  async isReady(): Promise<boolean> {
+    return (await this.readiness()).ready;
+  }
+
+  /** /health/ready as the operator (who sees every check): ready, and the checks that are not ok. */
+  async readiness(): Promise<{ ready: boolean; failing: string[] }> {
+    try {
+      const res = await fetch(`${this.url}/health/ready`, { headers: { authorization: `Bearer ${TOKEN.operator}` }, signal: AbortSignal.timeout(2_000) });
+      const body = (await res.json().catch(() => ({}))) as { checks?: Record<string, string> };
+      const failing = Object.entries(body.checks ?? {}).filter(([, v]) => v !== 'ok').map(([k, v]) => `${k}: ${v}`.replace(/\d+/g, 'N').slice(0, 160));
+      return { ready: res.status === 200, failing };
+    } catch (err) {
+      return { ready: false, failing: [`no answer: ${(err as Error).message.slice(0, 80)}`] };
+    }
   }
 
   async ready(timeoutMs: number): Promise<number> {
@@ -163,18 +181,64 @@ function mountSmallDisk(dir: string, sizeMb: number): { mounted: boolean; reason
   }
 }
 
+/**
+ * Fills the file system of `file` to zero free bytes (1 MiB writes, then 4 KiB, then single bytes:
+ * the last partial page too). Returns the bytes written.
+ */
 function fillDisk(file: string): number {
   const fd = openSync(file, 'w');
-  const chunk = Buffer.alloc(1 << 20, 0);
   let written = 0;
   try {
-    for (;;) written += writeSync(fd, chunk);
-  } catch {
-    /* ENOSPC: full */
+    for (const size of [1 << 20, 4_096, 1]) {
+      const chunk = Buffer.alloc(size, 0);
+      try {
+        for (;;) {
+          const n = writeSync(fd, chunk);
+          written += n;
+          if (n < size) break;
+        }
+      } catch {
+        /* ENOSPC at this size: on to the smaller one */
+      }
+    }
   } finally {
     closeSync(fd);
   }
   return written;
+}
+
+/**
+ * Why the first disk-full fault never failed a write: SQLite reuses the WAL file's space from its
+ * start after each checkpoint, so a WAL that had grown to a few MB before the disk filled kept
+ * taking writes. A TRUNCATE checkpoint (from this process's own connection, waiting on the
+ * services' readers) copies the WAL into the database file and cuts the WAL to zero bytes, so with
+ * the disk then filled, the next commit must grow the WAL and fails with SQLITE_FULL.
+ */
+function truncateWal(dataFile: string): string {
+  const db = new Database(dataFile);
+  try {
+    db.pragma('busy_timeout = 5000');
+    for (let attempt = 1; attempt <= 20; attempt += 1) {
+      const [row] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+      const wal = statSync(`${dataFile}-wal`, { throwIfNoEntry: false })?.size ?? 0;
+      if (row.busy === 0) return `WAL checkpointed and truncated (${row.checkpointed} pages; WAL now ${wal} bytes, attempt ${attempt})`;
+    }
+    return 'WAL checkpoint stayed busy after 20 attempts (readers); the WAL was not truncated';
+  } finally {
+    db.close();
+  }
+}
+
+/** `"event store write failed"` log lines (StoreWriteHealth) after byte `from` of a service log, by code. */
+function failedWritesIn(logFile: string, from: number): Record<string, number> {
+  const text = readFileSync(logFile).subarray(from).toString('utf8');
+  const byCode: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.includes('event store write failed')) continue;
+    const code = /"code":"([A-Z_]+)"/.exec(line)?.[1] ?? 'unknown';
+    byCode[code] = (byCode[code] ?? 0) + 1;
+  }
+  return byCode;
 }
 
 export async function runChaos(settings: ChaosSettings, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<{ violations: string[]; figures: Record<string, unknown> }> {
@@ -203,6 +267,8 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
   const faults: Fault[] = [];
   const violations: string[] = [];
   let maxLag = 0;
+  /** The disk-full fault's figures (failed writes, time not ready, time to recover); set when it ran. */
+  let diskFull: Record<string, unknown> | undefined;
   let lagTimer: NodeJS.Timeout | undefined;
   const stopAll = async () => {
     if (lagTimer) clearInterval(lagTimer);
@@ -222,6 +288,8 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
     log(`chaos: broker ${broker.brokers} and ${SERVICES.join(', ')} up`);
 
     // ---- the client: every command retried with its id until answered (200/4xx), bounded
+    /** 5xx answers by status (a full disk must give 503 + Retry-After, never a 500). */
+    const serverErrors = new Map<number, number>();
     const send = async (type: string, payload: Record<string, unknown>, token = TOKEN.operator): Promise<Sent> => {
       const entry: Sent = { id: randomUUID(), type, payload };
       sent.push(entry);
@@ -240,6 +308,8 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
             entry.reply = (await res.json()) as Sent['reply'];
             return entry;
           }
+          serverErrors.set(res.status, (serverErrors.get(res.status) ?? 0) + 1);
+          await res.arrayBuffer().catch(() => undefined);
         } catch {
           /* down or timed out: retry with the same id */
         }
@@ -322,18 +392,98 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
         atMs: at(0.55, 0.8),
         kind: 'disk full',
         run: async () => {
+          // Start from every service ready, so the figures are this fault's and not the tail of the last one.
+          const settleStarted = Date.now();
+          while (Date.now() - settleStarted < 120_000 && !(await Promise.all([...services.values()].map((s) => s.isReady()))).every(Boolean)) await sleep(500);
+          const readyBeforeS = Number(((Date.now() - settleStarted) / 1000).toFixed(1));
+          const t0 = Date.now();
+          const logOffsets = new Map([...services.values()].map((s) => [s.name, statSync(s.logFile).size]));
+          const exitsBefore = [...services.values()].reduce((sum, s) => sum + s.unplannedExits, 0);
+          const serverErrorsBefore = new Map(serverErrors);
+          const wal = truncateWal(dataFile);
           const filler = join(dataDir, 'filler.bin');
           const bytes = fillDisk(filler);
+          const free = statfsSync(dataDir);
+          const freeBytes = free.bavail * free.bsize;
+          const filledAt = Date.now();
+          log(`chaos: disk full: ${wal}; filled ${(bytes / 1e6).toFixed(1)} MB, ${freeBytes} bytes free`);
+          // Readiness of every service, every 250 ms, for the whole fault (full, then freed, then recovered).
+          const notReadyMs = new Map<Service, number>();
+          /** Why each service was not ready (its failing checks, digits folded), with how many polls said so. */
+          const reasons = new Map<string, number>();
+          let firstNotReadyAt: number | undefined;
+          let lastNotReadyAt: number | undefined;
+          let polling = true;
+          const poller = (async () => {
+            while (polling) {
+              const tick = Date.now();
+              const answers = await Promise.all([...services.values()].map(async (s) => [s.name, await s.readiness()] as const));
+              for (const [name, { ready, failing }] of answers) {
+                if (ready) continue;
+                for (const why of failing) reasons.set(`${name} ${why}`, (reasons.get(`${name} ${why}`) ?? 0) + 1);
+                notReadyMs.set(name, (notReadyMs.get(name) ?? 0) + 250);
+                firstNotReadyAt ??= tick;
+                lastNotReadyAt = Date.now();
+              }
+              await sleep(Math.max(0, 250 - (Date.now() - tick)));
+            }
+          })();
+          const failedSoFar = () =>
+            [...services.values()].reduce((sum, s) => sum + Object.values(failedWritesIn(s.logFile, logOffsets.get(s.name)!)).reduce((a, b) => a + b, 0), 0);
           // A write while the disk is full: it must not be acknowledged unless stored; the client retries.
           const probeId = `probe-disk-${Date.now()}`;
           const probe = send('RegisterParty', { partyId: probeId, name: 'probe', role: 'DESK', credit: { rating: 'A' } });
-          await sleep(10_000);
+          // Full for at least 10 s of load, and until a write has failed and a service said not-ready (at most 40 s).
+          while (Date.now() - filledAt < 10_000 || ((failedSoFar() === 0 || firstNotReadyAt === undefined) && Date.now() - filledAt < 40_000)) await sleep(500);
           const pending = sent.find((c) => c.payload.partyId === probeId)!;
           const duringFull = pending.reply ? `answered ${pending.status} while full` : 'not answered while full';
           unlinkSync(filler);
           const freed = Date.now();
+          const fullS = (freed - filledAt) / 1000;
+          // Recovered: every service ready again, and the probe (and a fresh command) accepted.
           const done = await probe;
-          return { kind: 'disk full (10 s, store tmpfs)', atS: 0, recoverMs: Date.now() - freed, note: `filled ${Math.round(bytes / 1e6)} MB; probe ${duringFull}, then ${done.reply?.status ?? 'unanswered'}` };
+          const after = await send('RegisterParty', { partyId: `probe-disk-after-${Date.now()}`, name: 'probe', role: 'DESK', credit: { rating: 'A' } });
+          const recoverDeadline = Date.now() + 120_000;
+          while (Date.now() < recoverDeadline && !(await Promise.all([...services.values()].map((s) => s.isReady()))).every(Boolean)) await sleep(250);
+          const recoveredAt = Date.now();
+          polling = false;
+          await poller;
+          const byCode: Record<string, number> = {};
+          const byService: Record<string, number> = {};
+          for (const s of services.values()) {
+            for (const [code, n] of Object.entries(failedWritesIn(s.logFile, logOffsets.get(s.name)!))) {
+              byCode[code] = (byCode[code] ?? 0) + n;
+              byService[s.name] = (byService[s.name] ?? 0) + n;
+            }
+          }
+          const failedWrites = Object.values(byCode).reduce((a, b) => a + b, 0);
+          const exitsDuring = [...services.values()].reduce((sum, s) => sum + s.unplannedExits, 0) - exitsBefore;
+          const httpDuring = Object.fromEntries([...serverErrors].map(([status, n]) => [status, n - (serverErrorsBefore.get(status) ?? 0)]).filter(([, n]) => n > 0));
+          diskFull = {
+            waitedForAllReadyS: readyBeforeS,
+            wal,
+            filledMb: Number((bytes / 1e6).toFixed(1)),
+            freeBytesAfterFill: freeBytes,
+            fullS,
+            failedWrites,
+            failedWritesByCode: byCode,
+            failedWritesByService: byService,
+            notReadyS: firstNotReadyAt === undefined ? 0 : Number((((lastNotReadyAt ?? firstNotReadyAt) - firstNotReadyAt) / 1000).toFixed(1)),
+            notReadySByService: Object.fromEntries([...notReadyMs].map(([name, ms]) => [name, ms / 1000])),
+            notReadyReasons: [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([why, polls]) => `${why} (${polls} polls)`),
+            recoverS: Number(((recoveredAt - freed) / 1000).toFixed(1)),
+            unplannedExitsDuring: exitsDuring,
+            httpServerErrorsDuring: httpDuring,
+            probe: `${duringFull}, then ${done.reply?.status ?? 'unanswered'}; a command after freeing: ${after.reply?.status ?? 'unanswered'}`,
+          };
+          log(`chaos: disk full: ${failedWrites} failed writes ${JSON.stringify(byCode)}, not ready ${diskFull.notReadyS} s, recovered ${diskFull.recoverS} s after freeing`);
+          const ok = failedWrites > 0 && exitsDuring === 0 && recoveredAt < recoverDeadline && done.reply?.status === 'ACCEPTED' && after.reply?.status === 'ACCEPTED';
+          return {
+            kind: `disk full (${fullS.toFixed(0)} s, store tmpfs)`,
+            atS: 0,
+            ...(ok ? { recoverMs: recoveredAt - freed } : {}),
+            note: `${failedWrites} writes failed (${Object.entries(byCode).map(([c, n]) => `${c} ${n}`).join(', ') || 'none'}), not ready ${diskFull.notReadyS} s, ${exitsDuring} unplanned exits; probe ${diskFull.probe}; fault took ${((recoveredAt - t0) / 1000).toFixed(1)} s`,
+          };
         },
       });
     }
@@ -511,8 +661,13 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
         maxRecoverS: Math.max(0, ...faults.map((f) => (f.recoverMs ?? 0) / 1000)),
         unplannedExits: unplanned,
         unplannedExitReasons: [...services.values()].flatMap((s) => s.exitReasons.map((r) => `${s.name}: ${r}`)),
-        diskFull: disk.mounted ? 'tmpfs filled' : `skipped: ${disk.reason}`,
+        diskFull: disk.mounted ? (diskFull ?? 'the fault did not run') : `skipped: ${disk.reason}`,
       };
+      // The fault must be real: at least one write refused by the full disk, and no service died of it.
+      if (diskFull && diskFull.failedWrites === 0) violations.push('disk full: no write failed while the disk was full (the fault was not real)');
+      const http500 = (diskFull?.httpServerErrorsDuring as Record<string, number> | undefined)?.['500'] ?? 0;
+      if (http500 > 0) violations.push(`disk full: ${http500} HTTP 500 answers (a store failure must be a 503 with Retry-After)`);
+      if (diskFull && diskFull.unplannedExitsDuring !== 0) violations.push(`disk full: ${diskFull.unplannedExitsDuring} unplanned service exits while the disk was full (a crash, not a retry)`);
       if (faults.length < SERVICES.length + 1 + (disk.mounted ? 1 : 0)) violations.push(`only ${faults.length} faults ran (the run was too short for the schedule)`);
       for (const f of faults) if (f.recoverMs === undefined) violations.push(`${f.kind}: ${f.note ?? 'did not recover'}`);
       return { violations, figures };

@@ -193,7 +193,7 @@ export class CommandBus {
     // causation check finds what was already written.
     await this.store.recordProcessed(CLAIMS, envelope.id, hash);
     if ((await this.store.findProcessed(CLAIMS, envelope.id)) !== hash) return conflict();
-    return this.finish(envelope, hash, await this.run(definition, payload, envelope, rejected, principal));
+    return this.finish(envelope, hash, await this.run(definition, payload, envelope, rejected, principal), { claimed: true });
   }
 
   /** The stored reply of this id and body, 'conflict' for another body, or undefined: not seen yet. */
@@ -209,12 +209,18 @@ export class CommandBus {
   }
 
   /**
-   * Accepted replies are stored for good (the id is spent). Rejections change nothing, so they are
-   * only remembered in a bounded cache (REJECTIONS_REMEMBERED): a retry within it gets the same
-   * rejection; after it, the command is simply decided again.
+   * Accepted replies are stored for good (the id is spent). So are rejections the handler decided
+   * (the id was claimed for this body first): deciding such a command again could ACCEPT it once the
+   * facts changed (its party registered meanwhile), after the sender was told REJECTED and may have
+   * sent a new command: two outcomes for one id, an effect twice. The claim row already exists for
+   * each of them, so this adds one row per claimed command, not an unbounded class of junk. A
+   * rejection marked retryable (a fact not seen yet) is not final, so it is not stored. Malformed
+   * commands (never claimed; their outcome depends on the body alone) are only remembered in a
+   * bounded cache (REJECTIONS_REMEMBERED); after it, deciding them again gives the same answer.
    */
-  private async finish(envelope: Envelope, hash: string, reply: CommandReply): Promise<CommandReply> {
-    if (reply.status === 'ACCEPTED') await this.store.recordProcessed(CONSUMER, envelope.id, JSON.stringify({ hash, reply }));
+  private async finish(envelope: Envelope, hash: string, reply: CommandReply, { claimed = false } = {}): Promise<CommandReply> {
+    const retryable = reply.violations?.some((v) => (v as { retryable?: unknown }).retryable === true) ?? false;
+    if (reply.status === 'ACCEPTED' || (claimed && !retryable)) await this.store.recordProcessed(CONSUMER, envelope.id, JSON.stringify({ hash, reply }));
     else this.rejections.put(envelope.id, hash, reply, this.now().getTime());
     this.logger.info('command handled', {
       commandId: envelope.id,

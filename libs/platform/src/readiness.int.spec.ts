@@ -8,6 +8,7 @@ import { InProcessBus, TOPICS } from '@backstop/messaging';
 import { MetricsRegistry, silentLogger } from '@backstop/telemetry';
 import { waitUntil } from '@backstop/testing';
 import { Runtime } from './runtime';
+import { STORE_WRITE_FAILURE_HOLD_MS, StoreWriteHealth, storeFailureCode } from './store-write-health';
 
 /**
  * A real SQLite store whose checkpoint writes fail the way a full disk makes them fail (a genuine
@@ -85,6 +86,54 @@ describe('readiness (issue 9: defects 1 and 5)', () => {
       await runtime.stop();
     }
   }, 40_000);
+
+  it('a command append failing with SQLITE_FULL is counted and makes the runtime not ready (reads still pass); a write going through again makes it ready', async () => {
+    const sqlite = new SqliteEventStore(join(dir, 'full-append.db'), clock);
+    const disk = { full: false };
+    const store = Object.create(sqlite) as EventStore;
+    store.append = async (...args) => {
+      if (disk.full) throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+      return sqlite.append(...args);
+    };
+    store.saveCheckpoint = async (...args) => {
+      if (disk.full) throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+      return sqlite.saveCheckpoint(...args);
+    };
+    let nowMs = 1_000_000;
+    const metrics = new MetricsRegistry();
+    const writes = new StoreWriteHealth(store, metrics, silentLogger, () => nowMs);
+    const runtime = new Runtime({ ...config, services: [...config.services] }, store, new InProcessBus(), silentLogger, metrics, clock, writes);
+    try {
+      await runtime.start();
+      expect((await runtime.readiness()).ready).toBe(true);
+      disk.full = true;
+      const failure = await store.append('party-p2', [{ id: 'd0000000-0000-4000-8000-000000000002', type: 'PartyRegistered', data: { partyId: 'p2' } }], 'no_stream').catch((err: unknown) => err);
+      expect(storeFailureCode(failure)).toBe('SQLITE_FULL');
+      let readiness = await runtime.readiness();
+      expect(readiness.ready).toBe(false);
+      expect(readiness.checks.store).toBe('ok');
+      expect(readiness.checks['store-writes']).toMatch(/^failing: SQLITE_FULL on append \(1 failed writes/);
+      expect(await metrics.render()).toMatch(/backstop_event_store_write_failures_total\{operation="append",code="SQLITE_FULL"\} 1/);
+      // After the hold, readiness probes with a write: still full, still not ready (and the probe counts).
+      nowMs += STORE_WRITE_FAILURE_HOLD_MS;
+      readiness = await runtime.readiness();
+      expect(readiness.checks['store-writes']).toMatch(/^failing: SQLITE_FULL on saveCheckpoint \(2 failed writes/);
+      // Space freed: within the hold it stays not ready, then the probe write goes through.
+      disk.full = false;
+      nowMs += 1_000;
+      expect((await runtime.readiness()).ready).toBe(false);
+      nowMs += STORE_WRITE_FAILURE_HOLD_MS;
+      readiness = await runtime.readiness();
+      expect(readiness.checks['store-writes']).toBe('ok');
+      expect(readiness.ready).toBe(true);
+      // A conflict is not a store failure.
+      await store.append('party-p3', [{ id: 'd0000000-0000-4000-8000-000000000003', type: 'PartyRegistered', data: { partyId: 'p3' } }], 'no_stream');
+      await expect(store.append('party-p3', [{ id: 'd0000000-0000-4000-8000-000000000004', type: 'PartyRegistered', data: { partyId: 'p3' } }], 'no_stream')).rejects.toThrow();
+      expect((await runtime.readiness()).checks['store-writes']).toBe('ok');
+    } finally {
+      await runtime.stop();
+    }
+  });
 
   it('a stopped consumer makes the runtime not ready, naming it', async () => {
     const store = new SqliteEventStore(join(dir, 'stopped.db'), clock);

@@ -28,6 +28,7 @@ import { CommandBus, CommandReply } from './commands';
 import { RuntimeConfig, ServiceName } from './config';
 import { withFaultInjection } from './fault-injection';
 import { OperatorGauges, startOperatorGauges, withStoreMetrics } from './operator-metrics';
+import { StoreWriteHealth } from './store-write-health';
 import { startEventPublisher } from './publisher';
 import { eventEnvelope, ownerOf } from './streams';
 import { deterministicUuid } from './ids';
@@ -147,6 +148,8 @@ export class Runtime {
     readonly logger: Logger,
     readonly metrics: MetricsRegistry,
     readonly clock: Clock,
+    /** Failed store writes (a full disk) counted, logged and reported by readiness; see StoreWriteHealth. */
+    readonly storeWrites?: StoreWriteHealth,
   ) {
     this.topics = new TopicNames(config.topicPrefix);
     const jwt = jwtConfigFromEnv();
@@ -175,6 +178,7 @@ export class Runtime {
       process.env.BACKSTOP_FAULT_KILL_AFTER,
       (message) => logger.warn(message),
     ), metrics);
+    const storeWrites = new StoreWriteHealth(store, metrics, logger.child({ component: 'event-store' }));
     const undecodable = metrics.counter('backstop_kafka_undecodable_batches_total', 'Kafka batches a consumer could not decode, dead-lettered with their raw bytes');
     const crashes = metrics.counter('backstop_kafka_consumer_crashes_total', 'Kafka consumer crashes (each restarts; readiness fails until it rejoins)');
     const kafka = config.kafka;
@@ -200,7 +204,7 @@ export class Runtime {
             },
           })
         : new InProcessBus());
-    return new Runtime(config, store, bus, logger, metrics, clock);
+    return new Runtime(config, store, bus, logger, metrics, clock, storeWrites);
   }
 
   registerConsumer(definition: ConsumerDefinition): void {
@@ -535,6 +539,8 @@ export class Runtime {
     } catch (err) {
       checks.store = `unavailable: ${(err as Error).message}`;
     }
+    // Reads can pass while writes fail (a full disk): not ready while the store refuses writes.
+    if (this.storeWrites) checks['store-writes'] = await this.storeWrites.check();
     // HTTP is bound before the consumer groups join (a slow rebalance must not fail liveness); until
     // they have joined and caught up, the process is alive but not ready.
     checks.started = this.draining ? 'draining (shutting down)' : this.started ? 'ok' : 'starting (joining consumer groups)';

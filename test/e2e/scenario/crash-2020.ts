@@ -21,7 +21,14 @@ export const SCENARIO_ENV: Record<string, string> = {
   MARGIN_SECOND_GRACE_MS: String(4 * 86_400_000),
   PRICING_MC_PATHS: '500',
   MARGIN_MARK_MAX_STALE_MS: String(3_600_000),
+  // Inputs the expected waterfall is computed from (checkCrashOutcome), set here rather than
+  // assumed from the defaults: the liquidation cost per instrument and the tranches' income weights.
+  BACKSTOP_LIQUIDATION_COST: `PERPETUAL=${'0.005'}`,
+  BACKSTOP_TRANCHE_WEIGHTS: 'JUNIOR=3,SENIOR=1',
 };
+/** The same inputs as numbers for the expected figures: liquidation cost (parts per million), income weights. */
+const LIQUIDATION_COST_PPM = 5_000n;
+const TRANCHE_WEIGHTS = { JUNIOR: 3n, SENIOR: 1n } as const;
 export interface ScenarioTarget {
   /** Sends a command to whichever service owns it; returns the reply. */
   send(type: string, payload: Record<string, unknown>): Promise<CommandReply>;
@@ -73,6 +80,8 @@ const STEP = 3 * 3_600_000;
 
 export interface ScenarioRun {
   readonly events: StoredEvent[];
+  /** The marks sent (the CSV's daily prices on the scenario's clock): inputs of the expected figures. */
+  readonly marks: { at: string; price: string }[];
   readonly defaultId: string;
   /** Global position just before the default was declared, and after it was settled. */
   readonly positionBeforeDefault: bigint;
@@ -161,6 +170,7 @@ export async function runCrashScenario(
   if (!declared || !settled) throw new Error(`the default was not settled; last events: ${events.slice(-15).map((e) => e.type).join(', ')}`);
   return {
     events,
+    marks,
     defaultId: String(declared.data.defaultId),
     positionBeforeDefault: declared.position - 1n,
     positionAfterSettled: settled.position,
@@ -184,8 +194,9 @@ export interface LedgerView {
 const byType = (events: StoredEvent[], type: string) => events.filter((e) => e.type === type);
 
 /**
- * What the crash must have done, checked against the events and the ledger. Each expectation is
- * computed from the scenario's inputs and the published facts, not copied from the outcome.
+ * What the crash must have done, checked against the events and the ledger. The default, the
+ * close-out, the advance, each tranche's capital and every layer of the waterfall are computed here
+ * from the scenario's inputs and SPEC's rules, not read back from settlement's events.
  */
 export async function checkCrashOutcome(run: ScenarioRun, ledger: LedgerView): Promise<void> {
   const { events, defaultId } = run;
@@ -211,50 +222,120 @@ export async function checkCrashOutcome(run: ScenarioRun, ledger: LedgerView): P
   expect(byType(events, 'DefaultDeclared')).toHaveLength(1);
   expect(byType(events, 'DefaultSettled')).toHaveLength(1);
 
-  // Close-out: c1 at the last sane mark, worse for the long defaulter by the perpetual liquidation cost.
+  // ---- Expected figures, computed here from the inputs (terms, the CSV's prices, the configured
+  // liquidation cost and tranche weights) and SPEC §3.8-3.9 and §5, never from settlement's own events.
+  // Upstream facts used as inputs: the missed call's amount (margin's SPAN figure) and the premiums
+  // pricing charged; the store's global order says only which came before the default.
+
+  // Default: the first daily mark at which cpA's own equity (its collateral plus the contract's
+  // mark-to-market; a pool advance is the pool's money, not cpA's) is below zero.
+  const entry = minor(TERMS.entryPrice);
+  const sizeA = BigInt(TERMS.sizeA);
+  const ownEquity = (price: string) => minor(TERMS.collateralA) + (minor(price) - entry) * sizeA;
+  const defaultMark = run.marks.find((m) => ownEquity(m.price) < 0n);
+  if (!defaultMark) throw new Error('by the inputs cpA never reaches negative equity: the scenario is not the crash');
+  const declared = byType(events, 'DefaultDeclared')[0].data;
+  expect([declared.reason, declared.at, (declared.lastSaneMarks as Record<string, string>)['BTC-USD']]).toEqual(['NEGATIVE_EQUITY', defaultMark.at, defaultMark.price]);
+
+  // Close-out: c1 at that mark, moved against the long defaulter by the liquidation cost.
   const closedOut = byType(events, 'ContractClosedOut').filter((e) => e.data.defaultId === defaultId);
   expect(closedOut.map((e) => e.data.contractId)).toEqual([CAST.c1]);
   const co = closedOut[0].data;
   expect(co.defaulterSide).toBe('LONG');
-  expect(Number(co.closeOutPrice)).toBeCloseTo(Number(co.mark) * (1 - Number(co.liquidationCostFraction)), 6);
-  const lossOwed = minor(co.lossOwed);
-  const expectedLoss = (minor(TERMS.entryPrice) - minor(Number(co.closeOutPrice).toFixed(6))) * BigInt(TERMS.sizeA);
-  expect(lossOwed).toBeLessThanOrEqual(expectedLoss);
-  expect(expectedLoss - lossOwed).toBeLessThan(BigInt(TERMS.sizeA));
+  const closeOutScaled = minor(defaultMark.price) * (1_000_000n - LIQUIDATION_COST_PPM); // price × 10^6 (minor) × 10^6 (ppm)
+  if (closeOutScaled % 1_000_000n !== 0n) throw new Error('the close-out price is not exact in 6 decimals; pick inputs where it is');
+  const closeOutPrice = closeOutScaled / 1_000_000n;
+  expect(minor(co.closeOutPrice)).toBe(closeOutPrice);
+  const lossOwed = (entry - closeOutPrice) * sizeA;
+  expect(minor(co.lossOwed)).toBe(lossOwed);
 
-  // Waterfall: each layer takes exactly the remaining shortfall it can, in order; nothing is lost.
+  // The pool's advance for cpA's missed call(s): the call's amount within the coverage limit left
+  // (SPEC §3.8), funded junior first (the first-loss tranche), then senior.
+  const tranche = { JUNIOR: minor(TERMS.juniorCapital), SENIOR: minor(TERMS.seniorCapital) };
+  const min = (...xs: bigint[]) => xs.reduce((a, b) => (b < a ? b : a));
+  let advanced = 0n;
+  const expectedAdvance = new Map<string, bigint>();
+  for (const m of missed) expectedAdvance.set(String(m.data.callId), 0n);
+  let limitLeft = minor(TERMS.limitA);
+  // Premium income: each charge pricing made, split across tranches pro rata by capital × weight
+  // (SPEC §6: junior earns more), largest remainder; charged premiums only count before the default.
+  const charges = new Map<string, bigint[]>();
+  for (const e of byType(events, 'PremiumCharged')) charges.set(String(e.data.coverageId), [...(charges.get(String(e.data.coverageId)) ?? []), minor(e.data.amount)]);
+  // Up to where the pool was charged for the default (its balances then are what the tranches hold).
+  const charged = byType(events, 'DefaultLossCharged').filter((e) => e.data.defaultId === defaultId);
+  expect(charged).toHaveLength(1);
+  for (const e of events) {
+    if (e.position >= charged[0].position) break;
+    if (e.type === 'MarginCoveredByBackstop' && e.data.partyId === CAST.cpA) {
+      const call = missed.find((m) => m.data.callId === e.data.callId)!;
+      const amount = min(minor(call.data.amount), limitLeft);
+      expectedAdvance.set(String(call.data.callId), amount);
+      limitLeft -= amount;
+      advanced += amount;
+      const fromJunior = min(amount, tranche.JUNIOR);
+      tranche.JUNIOR -= fromJunior;
+      tranche.SENIOR -= amount - fromJunior;
+    }
+    if (e.type === 'PremiumIncomeDistributed') {
+      const premium = charges.get(String(e.data.coverageId))?.shift();
+      if (premium === undefined) throw new Error(`premium income for ${String(e.data.coverageId)} without a PremiumCharged for it`);
+      const wJ = tranche.JUNIOR * TRANCHE_WEIGHTS.JUNIOR;
+      const wS = tranche.SENIOR * TRANCHE_WEIGHTS.SENIOR;
+      let toJ = (premium * wJ) / (wJ + wS);
+      let toS = (premium * wS) / (wJ + wS);
+      if (toJ + toS < premium) {
+        // Largest remainder; a tie goes to the first (junior).
+        if ((premium * wJ) % (wJ + wS) >= (premium * wS) % (wJ + wS)) toJ += 1n;
+        else toS += 1n;
+      }
+      tranche.JUNIOR += toJ;
+      tranche.SENIOR += toS;
+    }
+  }
+  for (const e of byType(events, 'MarginCoveredByBackstop').filter((x) => x.data.partyId === CAST.cpA)) {
+    expect([e.data.callId, minor(e.data.amount)]).toEqual([e.data.callId, expectedAdvance.get(String(e.data.callId))]);
+  }
+
+  // Waterfall (SPEC §5): in order, each layer takes exactly what is left of the loss, up to what it
+  // holds; the pool's layers (the advance and the tranches) together at most the coverage limit.
+  const expectedLayers: { layer: string; available: bigint; take: bigint }[] = [];
+  let remaining = lossOwed;
+  let poolRoom = minor(TERMS.limitA);
+  for (const [layer, available, isPool] of [
+    ['DEFAULTER_CONTRACT_COLLATERAL', minor(TERMS.collateralA), false],
+    ['POOL_MARGIN_ADVANCE', advanced, true],
+    ['JUNIOR_TRANCHE', tranche.JUNIOR, true],
+    ['SENIOR_TRANCHE', tranche.SENIOR, true],
+  ] as const) {
+    if (remaining === 0n || (isPool && poolRoom === 0n)) break;
+    const take = isPool ? min(available, remaining, poolRoom) : min(available, remaining);
+    expectedLayers.push({ layer, available, take });
+    remaining -= take;
+    if (isPool) poolRoom -= take;
+  }
+  const claimExpected = remaining;
   const layers = byType(events, 'LossAllocated').filter((e) => e.data.defaultId === defaultId).sort((a, b) => Number(a.data.step) - Number(b.data.step));
-  expect(layers.map((e) => e.data.layer)).toEqual(['DEFAULTER_CONTRACT_COLLATERAL', 'POOL_MARGIN_ADVANCE', 'JUNIOR_TRANCHE', 'SENIOR_TRANCHE'].slice(0, layers.length));
+  // Every layer, not a prefix: the same layers, in the same order, holding and taking exactly this.
+  expect(layers.map((e) => [e.data.layer, minor(e.data.available), minor(e.data.amount)])).toEqual(expectedLayers.map((l) => [l.layer, l.available, l.take]));
   const payouts = byType(events, 'PayoutMade').filter((e) => e.data.defaultId === defaultId);
   expect(payouts).toHaveLength(1);
   const payout = payouts[0].data;
   expect(payout.partyId).toBe(CAST.desk);
+  const fromDefaulterExpected = expectedLayers[0].take;
+  const fromPoolExpected = expectedLayers.slice(1).reduce((sum, l) => sum + l.take, 0n);
+  expect([minor(payout.amount), minor(payout.fromDefaulter), minor(payout.fromPool)]).toEqual([fromDefaulterExpected + fromPoolExpected, fromDefaulterExpected, fromPoolExpected]);
   const claims = byType(events, 'ClaimRecorded').filter((e) => e.data.defaultId === defaultId && e.data.partyId === CAST.desk);
-  const claimed = claims.reduce((s, e) => s + minor(e.data.amount), 0n);
-  const taken = layers.reduce((s, e) => s + minor(e.data.amount), 0n);
-  expect(taken + claimed).toBe(lossOwed);
-  expect(minor(payout.amount)).toBe(taken);
-  expect(minor(payout.fromDefaulter) + minor(payout.fromPool)).toBe(minor(payout.amount));
-  expect(minor(payout.fromPool)).toBeLessThanOrEqual(minor(TERMS.limitA));
-  let remaining = lossOwed;
-  let poolRoom = minor(TERMS.limitA);
-  for (const layer of layers) {
-    const isPool = String(layer.data.layer).endsWith('TRANCHE');
-    const reach = isPool ? (remaining < poolRoom ? remaining : poolRoom) : remaining;
-    const available = minor(layer.data.available);
-    const expected = available < reach ? available : reach;
-    expect([layer.data.layer, minor(layer.data.amount)]).toEqual([layer.data.layer, expected]);
-    remaining -= expected;
-    if (isPool) poolRoom -= expected;
-  }
+  expect(claims.reduce((sum, e) => sum + minor(e.data.amount), 0n)).toBe(claimExpected);
 
   // Providers: each tranche's loss split by share, and each provider's books moved by exactly that.
   const before = await ledger.balancesAt(run.positionBeforeDefault);
   const after = await ledger.balancesAt(run.positionAfterSettled);
-  for (const [tranche, provider] of [['junior', CAST.junior], ['senior', CAST.senior]] as const) {
-    const account = `pool-capital:${tranche}:${provider}`;
-    const layer = layers.find((e) => e.data.layer === `${tranche.toUpperCase()}_TRANCHE`);
-    const share = layer ? minor((layer.data.perProvider as Record<string, string>)[provider] ?? '0') : 0n;
-    expect([account, (before.get(account) ?? 0n) - (after.get(account) ?? 0n)]).toEqual([account, share]);
+  for (const [trancheName, provider] of [['junior', CAST.junior], ['senior', CAST.senior]] as const) {
+    const account = `pool-capital:${trancheName}:${provider}`;
+    // One provider per tranche: it bears the whole of its tranche's take.
+    const take = expectedLayers.find((l) => l.layer === `${trancheName.toUpperCase()}_TRANCHE`)?.take ?? 0n;
+    const layer = layers.find((e) => e.data.layer === `${trancheName.toUpperCase()}_TRANCHE`);
+    expect([provider, minor((layer?.data.perProvider as Record<string, string> | undefined)?.[provider] ?? '0')]).toEqual([provider, take]);
+    expect([account, (before.get(account) ?? 0n) - (after.get(account) ?? 0n)]).toEqual([account, take]);
   }
 }

@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nes
 import type { Response } from 'express';
 import { EnvelopeDto, envelopeViolations } from '@backstop/messaging';
 import { isForbidden } from '../commands';
+import { storeFailureCode } from '../store-write-health';
 import { Runtime } from '../runtime';
 import { RUNTIME } from './tokens';
 
@@ -25,7 +26,7 @@ export class CommandsController {
   @ApiResponse({ status: 200, description: 'ACCEPTED (or a retried command: the same reply again)' })
   @ApiResponse({ status: 422, description: 'REJECTED with violations' })
   @ApiResponse({ status: 401, description: 'no or unknown bearer token' })
-  @ApiResponse({ status: 503, description: 'retry the same command (same id): the instance is shutting down (nothing was written), or the broker did not take the reply (the command stands; the retry gets and publishes its reply)' })
+  @ApiResponse({ status: 503, description: 'retry the same command (same id): the instance is shutting down (nothing was written), the event store refused a write (e.g. a full disk), or the broker did not take the reply (the command stands; the retry gets and publishes its reply)' })
   @ApiResponse({ status: 403, description: 'REJECTED: field authorization, rule commandRole or ownParty' })
   async submit(
     @Body() body: unknown,
@@ -56,6 +57,13 @@ export class CommandsController {
     let reply: Awaited<ReturnType<Runtime['commands']['execute']>>;
     try {
       reply = await this.runtime.commands.execute(envelope, principal);
+    } catch (err) {
+      // The store refused a write (a full disk, a lock): the sender retries the same command, with the
+      // same id, after Retry-After. Whatever part was written is found by the retry (claim, causation).
+      const code = storeFailureCode(err);
+      if (!code) throw err;
+      res.setHeader('Retry-After', '1');
+      throw new ServiceUnavailableException(`the event store refused the write (${code}); command ${envelope.id} is not acknowledged: send it again, with the same id`);
     } finally {
       release();
     }

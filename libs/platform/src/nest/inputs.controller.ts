@@ -4,7 +4,8 @@ import type { Response } from 'express';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { EnvelopeDto, envelopeViolations, makeEnvelope, flattenValidationErrors, TOPICS, TopicName } from '@backstop/messaging';
-import { INPUT_SCHEMAS } from '../inputs';
+import { futureDatedMark, INPUT_SCHEMAS, markFutureToleranceMs } from '../inputs';
+import { storeFailureCode } from '../store-write-health';
 import { Runtime } from '../runtime';
 import { RUNTIME } from './tokens';
 import { Roles } from './roles.guard';
@@ -18,11 +19,17 @@ import { Roles } from './roles.guard';
 @Controller('v1')
 @Roles('operator')
 export class InputsController {
+  /** Read once: a bad value stops the service at start-up, naming the variable. */
+  private readonly markFutureToleranceMs = markFutureToleranceMs();
+
   constructor(@Inject(RUNTIME) private readonly runtime: Runtime) {}
 
   @Post('market/marks')
   @HttpCode(202)
-  @ApiOperation({ summary: 'Publish MarkPrice envelopes onto backstop.market.marks (one envelope or an array)' })
+  @ApiOperation({
+    summary: 'Publish MarkPrice envelopes onto backstop.market.marks (one envelope or an array)',
+    description: '202 once durable; 400 not a valid envelope or payload; 422 a mark dated ahead of the receiving clock beyond MARGIN_MARK_FUTURE_TOLERANCE_MS (field payload.at, rule notFutureDated): nothing of the batch is taken',
+  })
   @ApiBody({ type: EnvelopeDto, isArray: true })
   marks(@Body() body: unknown, @Res({ passthrough: true }) res: Response): Promise<unknown> {
     return this.publish(TOPICS.marketMarks, 'MarkPrice', body, res);
@@ -56,6 +63,17 @@ export class InputsController {
       res.status(400);
       return { status: 'REJECTED', violations };
     }
+    if (type === 'MarkPrice') {
+      const nowMs = this.runtime.clock.now().getTime();
+      const future = items.flatMap((item, i) => {
+        const v = futureDatedMark(String((item as { payload: { at: string } }).payload.at), nowMs, this.markFutureToleranceMs);
+        return v ? [{ ...v, field: Array.isArray(body) ? `[${i}].${v.field}` : v.field }] : [];
+      });
+      if (future.length > 0) {
+        res.status(422);
+        return { status: 'REJECTED', violations: future };
+      }
+    }
     const release = this.runtime.beginWork();
     if (!release) {
       res.setHeader('Retry-After', '1');
@@ -65,6 +83,11 @@ export class InputsController {
       // 202 only once durable (stored, or acknowledged by every in-sync broker replica): a crash after
       // the answer loses nothing the sender was told we have.
       await this.runtime.acceptInputs(topic, items.map((item) => makeEnvelope(item as Parameters<typeof makeEnvelope<Record<string, unknown>>>[0])));
+    } catch (err) {
+      const code = storeFailureCode(err);
+      if (!code) throw err;
+      res.setHeader('Retry-After', '1');
+      throw new ServiceUnavailableException(`the event store refused the write (${code}); nothing of this batch is acknowledged: send it again`);
     } finally {
       release();
     }
