@@ -4,7 +4,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Clock, ManualClock } from '@backstop/kernel';
-import { Logger, startTracing, TracingHandle } from '@backstop/telemetry';
+import { accessLogMiddleware, Logger, startTracing, TracingHandle } from '@backstop/telemetry';
 import { configFromEnv, RuntimeConfig, ServiceName } from '../config';
 import { Runtime } from '../runtime';
 import { documentCommands } from './openapi';
@@ -134,6 +134,8 @@ async function createApp(options: BootstrapOptions, runtime: Runtime, config: Ru
     // was opened and exits non-zero naming it) instead of Nest's own process.abort().
     { logger: nestLogger(runtime.logger), bodyParser: true, abortOnError: false },
   );
+  // First middleware: one access-log line per request (method, route, status, duration, trace id; no headers).
+  app.use(accessLogMiddleware(runtime.logger));
   app.useBodyParser('json', { limit: '1mb' });
   const document = SwaggerModule.createDocument(
     app,
