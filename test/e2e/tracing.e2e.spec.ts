@@ -66,4 +66,69 @@ describe('traces exported over OTLP from a running app', () => {
       await store.close();
     }
   }, 120_000);
+
+  it('auto-instruments HTTP: a server span continuing the traceparent header, the command span under it, no span for probes', async () => {
+    posts.length = 0;
+    app = await startApp('apps/backstop/src/main.ts', { BACKSTOP_DATA_FILE: join(dir, 'http.db'), KAFKA_BROKERS: '', OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl }, 90_000);
+    const traceId = '5bf92f3577b34da6a3ce929d0e0e4737';
+    const callerSpan = '10f067aa0ba902b8';
+    const envelope = commandEnvelope('RegisterParty', { partyId: 'traced2', name: 'Traced', role: 'DESK', credit: { rating: 'A' } });
+    const res = await fetch(`${app.url}/v1/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...bearer(), traceparent: `00-${traceId}-${callerSpan}-01` },
+      body: JSON.stringify(envelope),
+    });
+    expect(res.status).toBe(200);
+    expect((await fetch(`${app.url}/health/live`)).status).toBe(200);
+    expect(await app.stop()).toBe(0);
+    app = undefined;
+
+    const spans = exportedSpans(posts.filter((p) => p.path === '/v1/traces').map((p) => p.body));
+    const http = spans.filter((s) => s.scope === '@opentelemetry/instrumentation-http');
+    // OTLP's SPAN_KIND_SERVER is 2; the server span continues the caller's trace from the header.
+    const server = http.find((s) => s.kind === 2 && s.traceId === traceId);
+    expect(server).toBeDefined();
+    expect(server!.parentSpanId).toBe(callerSpan);
+    expect(server!.name).toMatch(/^POST\b/);
+    expect(server!.attributes['http.route'] ?? server!.attributes['url.path'] ?? server!.attributes['http.target']).toMatch(/^\/v1\/commands/);
+    // Probes make no spans.
+    expect(http.filter((s) => /health/.test(JSON.stringify(s.attributes)))).toEqual([]);
+    // The command span is in the same trace, below the HTTP span (directly, or through express's spans).
+    const command = spans.find((s) => s.name === 'command RegisterParty' && s.traceId === traceId);
+    expect(command).toBeDefined();
+    const byId = new Map(spans.map((s) => [s.spanId, s]));
+    const ancestors: string[] = [];
+    for (let at = command!.parentSpanId; at && byId.has(at); at = byId.get(at)!.parentSpanId) ancestors.push(at);
+    expect(ancestors).toContain(server!.spanId);
+    expect(spans.find((s) => s.scope === '@opentelemetry/instrumentation-express' && s.traceId === traceId)).toBeDefined();
+  }, 120_000);
 });
+
+interface ExportedSpan {
+  scope: string;
+  name: string;
+  kind: number;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  attributes: Record<string, string | number | undefined>;
+}
+
+/** The spans in OTLP/HTTP JSON export requests (ids as hex, as the JSON encoding has them). */
+function exportedSpans(bodies: string[]): ExportedSpan[] {
+  type AnyValue = { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean };
+  type Request = { resourceSpans?: { scopeSpans?: { scope?: { name?: string }; spans?: { name: string; kind: number; traceId: string; spanId: string; parentSpanId?: string; attributes?: { key: string; value: AnyValue }[] }[] }[] }[] };
+  const out: ExportedSpan[] = [];
+  for (const body of bodies) {
+    for (const rs of (JSON.parse(body) as Request).resourceSpans ?? []) {
+      for (const ss of rs.scopeSpans ?? []) {
+        for (const span of ss.spans ?? []) {
+          const attributes: ExportedSpan['attributes'] = {};
+          for (const a of span.attributes ?? []) attributes[a.key] = a.value.stringValue ?? (a.value.intValue !== undefined ? Number(a.value.intValue) : a.value.doubleValue);
+          out.push({ scope: ss.scope?.name ?? '', name: span.name, kind: span.kind, traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId || undefined, attributes });
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -4,7 +4,7 @@ import { NestExpressApplication } from '@nestjs/platform-express';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Clock, ManualClock } from '@backstop/kernel';
-import { accessLogMiddleware, Logger, startTracing, TracingHandle } from '@backstop/telemetry';
+import { accessLogMiddleware, Logger, processTracingHandle, startTracing, TracingHandle } from '@backstop/telemetry';
 import { configFromEnv, RuntimeConfig, ServiceName } from '../config';
 import { Runtime } from '../runtime';
 import { documentCommands } from './openapi';
@@ -170,6 +170,11 @@ async function closeAfterFailedStart(app: INestApplication | undefined, runtime:
   else await bounded(runtime.stop(0));
 }
 
+/** `backstop` for the services in one process, `backstop-<service>` for one alone (the default OTEL_SERVICE_NAME). */
+export function serviceNameOf(services: readonly string[]): string {
+  return services.length === 1 ? `backstop-${services[0]}` : 'backstop';
+}
+
 function nestLogger(logger: Logger): LoggerService {
   const child = logger.child({ component: 'nest' });
   return {
@@ -186,7 +191,9 @@ export async function runMain(options: BootstrapOptions): Promise<void> {
   let tracing: TracingHandle | undefined;
   try {
     const delayMs = shutdownDelayMs();
-    tracing = startTracing({ serviceName: options.services.length === 1 ? `backstop-${options.services[0]}` : 'backstop' });
+    // Started by the app's instrument.ts before Nest and kafkajs loaded (the auto-instrumentations
+    // need that); an entry without one starts it here, with the command and message spans only.
+    tracing = processTracingHandle() ?? startTracing({ serviceName: serviceNameOf(options.services) });
     const started = await bootstrapBackstop(options);
     const { runtime } = started;
     runtime.logger.info(`Backstop listening on ${started.url} (health: ${started.url}/health/ready, docs: ${started.url}/docs)`, {
