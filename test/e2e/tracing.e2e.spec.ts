@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@backstop/event-store';
 import { commandEnvelope } from '@backstop/platform';
-import { bearer, RunningApp, startApp } from '@backstop/testing';
+import { encodeEnvelope, KafkaBus, TOPICS, TopicNames } from '@backstop/messaging';
+import { bearer, describeKafka, RunningApp, startApp, uniquePrefix, waitUntil } from '@backstop/testing';
 
 /**
  * The app as deployed (a child process, `node -r tools/register.js`), exporting its spans over
@@ -102,6 +103,57 @@ describe('traces exported over OTLP from a running app', () => {
     expect(ancestors).toContain(server!.spanId);
     expect(spans.find((s) => s.scope === '@opentelemetry/instrumentation-express' && s.traceId === traceId)).toBeDefined();
   }, 120_000);
+});
+
+describeKafka('kafkajs auto-instrumentation in a service on the real broker', (brokers) => {
+  const dir = mkdtempSync(join(tmpdir(), 'backstop-kafka-tracing-'));
+  const prefix = uniquePrefix('trace');
+  const topics = new TopicNames(prefix);
+  const posts: string[] = [];
+  let collector: Server;
+  let app: RunningApp | undefined;
+  let client: KafkaBus | undefined;
+
+  beforeAll(async () => {
+    collector = createServer((req: IncomingMessage, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        if (req.url === '/v1/traces') posts.push(body);
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await client?.close();
+    collector.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('exports a kafkajs consumer span for the command topic and producer spans for what the service sends, with messaging attributes', async () => {
+    const collectorUrl = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
+    app = await startApp('apps/contract-intake/src/main.ts', {
+      BACKSTOP_DATA_FILE: join(dir, 'intake.db'), KAFKA_BROKERS: brokers.join(','), KAFKA_TOPIC_PREFIX: prefix, OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl,
+    }, 90_000);
+    await waitUntil(async () => (await fetch(`${app!.url}/health/ready`)).ok || undefined, 60_000, 'contract-intake ready');
+    client = new KafkaBus({ brokers, clientId: 'tracing-e2e' });
+    await client.publish(topics.of(TOPICS.intakeCommands), [encodeEnvelope(commandEnvelope('RegisterParty', { partyId: 'kdesk1', name: 'K', role: 'DESK', credit: { rating: 'A' } }))]);
+    // Spans are exported in batches: wait until the consumer and the producer spans have arrived.
+    const kafkaSpans = () => exportedSpans(posts).filter((x) => x.scope === '@opentelemetry/instrumentation-kafkajs');
+    await waitUntil(() => (kafkaSpans().some((x) => x.kind === 5) && kafkaSpans().some((x) => x.kind === 4)) || undefined, 30_000, 'kafkajs spans at the collector');
+    expect(await app.stop()).toBe(0);
+    app = undefined;
+    const spans = kafkaSpans();
+    // OTLP SPAN_KIND_CONSUMER is 5, PRODUCER 4.
+    const consumed = spans.filter((x) => x.kind === 5 && Object.values(x.attributes).includes(topics.of(TOPICS.intakeCommands)));
+    expect(consumed.length).toBeGreaterThan(0);
+    expect(consumed[0].attributes['messaging.system']).toBe('kafka');
+    const produced = spans.filter((x) => x.kind === 4);
+    expect(produced.map((x) => x.attributes['messaging.system'])).toContain('kafka');
+    expect(produced.flatMap((x) => Object.values(x.attributes))).toContain(topics.of(TOPICS.replies));
+  }, 150_000);
 });
 
 interface ExportedSpan {
