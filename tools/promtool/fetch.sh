@@ -15,7 +15,7 @@ if [ -x "$bin/promtool" ] && "$bin/promtool" --version >/dev/null 2>&1; then ech
 command -v apt-get >/dev/null || { echo "promtool/fetch.sh: no apt-get here: install Prometheus's promtool by hand" >&2; exit 1; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-chmod 755 "$work" # apt-get download drops to the _apt user, which must be able to write here
+chmod 0777 "$work" # apt-get download drops to the _apt user, which must be able to write here (a private mktemp dir)
 cd "$work"
 download() { apt-get download -qq prometheus >/dev/null 2>&1; }
 download || { apt-get update -qq >/dev/null 2>&1 && download; } || { echo "promtool/fetch.sh: apt-get download prometheus failed" >&2; exit 1; }
