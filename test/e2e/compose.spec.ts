@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DCLinter } from 'dclint';
 import { parse } from 'yaml';
+import { kafkaConnectionFromEnv } from '@backstop/messaging';
 import { SERVICE_NAMES, tokensFromEnv } from '@backstop/platform';
 import { WORKSPACE_ROOT } from '@backstop/testing';
 
@@ -74,7 +75,7 @@ describe('docker-compose.yml', () => {
       const env = service.environment ?? {};
       expect(env.SERVICE).toBe(name);
       expect(existsSync(join(WORKSPACE_ROOT, 'apps', name, 'src', 'main.ts'))).toBe(true);
-      expect(env.KAFKA_BROKERS).toBe('kafka:29092');
+      expect(interpolate(env.KAFKA_BROKERS, {})).toBe('kafka:29092');
       expect(env.EVENTSTORE_CONNECTION_STRING).toMatch(/^esdb:\/\/eventstore:2113\?tls=false$/);
       expect(service.depends_on).toEqual({ eventstore: { condition: 'service_healthy' }, kafka: { condition: 'service_healthy' } });
       expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe('http://jaeger:4318');
@@ -94,7 +95,7 @@ describe('docker-compose.yml', () => {
     const env = ledger.environment ?? {};
     expect(env.SERVICE).toBe('ledger');
     expect(existsSync(join(WORKSPACE_ROOT, 'apps', 'ledger', 'src', 'main.ts'))).toBe(true);
-    expect(env.KAFKA_BROKERS).toBe('kafka:29092');
+    expect(interpolate(env.KAFKA_BROKERS, {})).toBe('kafka:29092');
     expect(env.EVENTSTORE_CONNECTION_STRING).toBe('');
     expect(env.BACKSTOP_DATA_FILE).toBe('/app/data/ledger.db');
     expect(ledger.volumes).toEqual(['ledger-data:/app/data']);
@@ -103,4 +104,35 @@ describe('docker-compose.yml', () => {
     expect([ledger.read_only, ledger.cap_drop, ledger.security_opt]).toEqual([true, ['ALL'], ['no-new-privileges:true']]);
     expect(env.BACKSTOP_TOKENS).toBe(compose.services['contract-intake'].environment?.BACKSTOP_TOKENS);
   });
+
+  it('passes the KAFKA_* security variables through, off by default and valid to the services\' own parser when set', () => {
+    const SECURITY = ['KAFKA_TLS', 'KAFKA_TLS_CA_FILE', 'KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_KEY_FILE', 'KAFKA_TLS_SERVERNAME', 'KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD_FILE', 'KAFKA_SASL_OAUTH_TOKEN_FILE'];
+    const files: Record<string, string> = { '/etc/backstop/kafka/ca.crt': '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', '/etc/backstop/kafka/password': 'pw-from-file\n' };
+    const read = (path: string) => {
+      if (!(path in files)) throw new Error(`ENOENT ${path}`);
+      return files[path];
+    };
+    for (const name of SERVICE_NAMES) {
+      const env = compose.services[name].environment ?? {};
+      expect(SECURITY.filter((v) => !(v in env))).toEqual([]);
+      // Nothing set in the shell: every one resolves to empty, and the services connect in plaintext.
+      const plain = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(v, {})]));
+      const off = kafkaConnectionFromEnv(plain, read);
+      expect([off.tls, off.sasl]).toEqual([undefined, undefined]);
+      // Set in the shell (SCRAM-SHA-512 over TLS with a private CA): the container gets them.
+      const shell = { KAFKA_BROKERS: 'broker.example.internal:9093', KAFKA_TLS_CA_FILE: '/etc/backstop/kafka/ca.crt', KAFKA_SASL_MECHANISM: 'scram-sha-512', KAFKA_SASL_USERNAME: 'backstop', KAFKA_SASL_PASSWORD_FILE: '/etc/backstop/kafka/password' };
+      const secured = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(v, shell)]));
+      expect(secured.KAFKA_BROKERS).toBe('broker.example.internal:9093');
+      const on = kafkaConnectionFromEnv(secured, read);
+      expect(on.tls?.ca).toContain('BEGIN CERTIFICATE');
+      expect(on.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'backstop', password: 'pw-from-file' });
+      // Never a password in the file itself: only the path of a mounted file.
+      expect(env.KAFKA_SASL_PASSWORD).toBeUndefined();
+    }
+  });
 });
+
+/** Compose's `${NAME:-default}` / `${NAME}` interpolation, against the shell variables in `shell`. */
+function interpolate(value: string, shell: Record<string, string>): string {
+  return String(value).replace(/\$\{([A-Z0-9_]+)(?::-([^}]*))?\}/g, (_all, name: string, fallback?: string) => shell[name] || (fallback ?? ''));
+}

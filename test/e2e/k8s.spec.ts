@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import * as kubernetes from 'kubernetes-models';
 import * as keda from '@kubernetes-models/keda';
 import { parseAllDocuments } from 'yaml';
+import { kafkaConnectionFromEnv } from '@backstop/messaging';
 import { SERVICE_NAMES, tokensFromEnv } from '@backstop/platform';
 import { WORKSPACE_ROOT } from '@backstop/testing';
 import { restrictedViolations } from './pod-security';
@@ -28,12 +29,16 @@ function kustomize(dir: string): Manifest[] {
   return parseAllDocuments(out).map((d) => d.toJS() as Manifest).filter(Boolean);
 }
 
-/** Production plus one component, the way an operator would enable it (a throw-away overlay). */
+/** Components that only make sense on top of others (an operator lists those first). */
+const REQUIRES: Record<string, readonly string[]> = { 'keda-secured-kafka': ['keda', 'secured-kafka'] };
+
+/** Production plus one component (and the ones it requires), the way an operator would enable it (a throw-away overlay). */
 function withComponent(component: string): Manifest[] {
   const dir = mkdtempSync(join(tmpdir(), 'backstop-kustomize-'));
   try {
     const rel = (p: string) => relative(dir, join(K8S, p));
-    writeFileSync(join(dir, 'kustomization.yaml'), `resources: [${rel('overlays/production')}]\ncomponents: [${rel(`components/${component}`)}]\n`);
+    const list = [...(REQUIRES[component] ?? []), component].map((c) => rel(`components/${c}`));
+    writeFileSync(join(dir, 'kustomization.yaml'), `resources: [${rel('overlays/production')}]\ncomponents: [${list.join(', ')}]\n`);
     return kustomize(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -105,9 +110,12 @@ describe('deploy/k8s', () => {
         const container = containerOf(d);
         expect(pod.automountServiceAccountToken).toBe(false);
         expect(container.securityContext.readOnlyRootFilesystem).toBe(true);
-        const mounts = (container.volumeMounts ?? []).map((v: { mountPath: string }) => v.mountPath);
-        expect(mounts).toEqual(d.metadata.name === 'ledger' ? ['/tmp', '/app/data'] : ['/tmp']);
-        expect(pod.volumes.find((v: { name: string }) => v.name === container.volumeMounts[0].name).emptyDir).toBeDefined();
+        // The one writable mount is /tmp (an emptyDir; the ledger also has its data volume); any other (secured-kafka's credentials) is a read-only Secret.
+        const mounts = (container.volumeMounts ?? []) as { name: string; mountPath: string; readOnly?: boolean }[];
+        const volumeOf = (name: string) => pod.volumes.find((v: { name: string }) => v.name === name);
+        expect(mounts.filter((m) => !m.readOnly).map((m) => m.mountPath)).toEqual(d.metadata.name === 'ledger' ? ['/tmp', '/app/data'] : ['/tmp']);
+        expect(volumeOf(mounts.find((m) => m.mountPath === '/tmp')!.name).emptyDir).toBeDefined();
+        for (const m of mounts.filter((x) => x.readOnly)) expect(volumeOf(m.name).secret?.secretName).toBe('backstop-kafka');
       }
       const sa = manifests.find((m) => m.kind === 'ServiceAccount');
       expect(sa?.automountServiceAccountToken).toBe(false);
@@ -216,6 +224,55 @@ describe('deploy/k8s', () => {
         const egress = mine.flatMap((p) => p.spec.egress ?? []) as { to: { namespaceSelector: { matchLabels: Record<string, string> } }[]; ports: { port: number }[] }[];
         const byNamespace = Object.fromEntries(egress.map((r) => [r.to[0].namespaceSelector.matchLabels['kubernetes.io/metadata.name'], r.ports.map((x) => x.port).sort()]));
         expect(byNamespace).toEqual({ 'kube-system': [53, 53], kafka: [9092, 9093], eventstore: [2113], observability: [4317, 4318] });
+      }
+    });
+  });
+
+  describe('components/secured-kafka (and keda-secured-kafka)', () => {
+    const secured = rendered.find(([name]) => name === 'overlays/production + components/secured-kafka')![1];
+    const securedKeda = rendered.find(([name]) => name === 'overlays/production + components/keda-secured-kafka')![1];
+    const MOUNT = '/etc/backstop/kafka';
+
+    it('mounts the backstop-kafka Secret read-only and sets KAFKA_* vars that the services\' own parser accepts (TLS + SCRAM-SHA-512)', () => {
+      const config = secured.find((m) => m.kind === 'ConfigMap')!;
+      for (const d of deploymentsOf(secured)) {
+        const c = containerOf(d);
+        expect(c.volumeMounts).toEqual(expect.arrayContaining([{ name: 'kafka-credentials', mountPath: MOUNT, readOnly: true }]));
+        const volume = d.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'kafka-credentials');
+        expect(volume.secret.secretName).toBe('backstop-kafka');
+        expect(volume.secret.defaultMode & 0o007).toBe(0); // not world-readable
+        const username = c.env.find((e: { name: string }) => e.name === 'KAFKA_SASL_USERNAME');
+        expect(username.valueFrom.secretKeyRef).toEqual({ name: 'backstop-kafka', key: 'username' });
+        // The container's environment as the pod sees it, the Secret's files as mounted (keys -> paths).
+        const secretFiles: Record<string, string> = { [`${MOUNT}/ca.crt`]: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', [`${MOUNT}/password`]: 'scram-password-from-secret\n' };
+        const env = { ...config.data, KAFKA_SASL_USERNAME: 'backstop' };
+        const read = (path: string) => {
+          if (!(path in secretFiles)) throw new Error(`ENOENT: ${path} is not a key of the backstop-kafka Secret`);
+          return secretFiles[path];
+        };
+        const connection = kafkaConnectionFromEnv(env, read);
+        expect(connection.tls?.ca).toContain('BEGIN CERTIFICATE');
+        expect(connection.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'backstop', password: 'scram-password-from-secret' });
+        // No password in the ConfigMap or the pod spec: only file paths and a secretKeyRef.
+        expect(JSON.stringify(config.data)).not.toMatch(/KAFKA_SASL_PASSWORD"/);
+      }
+      // The base and production stay plaintext (nothing mounted, no SASL).
+      const production = rendered.find(([name]) => name === 'overlays/production')![1];
+      expect(production.find((m) => m.kind === 'ConfigMap')!.data.KAFKA_SASL_MECHANISM).toBeUndefined();
+    });
+
+    it('gives every KEDA kafka trigger the TLS listener and a TriggerAuthentication on the same Secret', () => {
+      const auths = securedKeda.filter((m) => m.kind === 'TriggerAuthentication');
+      expect(auths).toHaveLength(1);
+      const params = Object.fromEntries(auths[0].spec.secretTargetRef.map((r: { parameter: string; name: string; key: string }) => [r.parameter, `${r.name}/${r.key}`]));
+      expect(params).toEqual({ username: 'backstop-kafka/username', password: 'backstop-kafka/password', ca: 'backstop-kafka/ca.crt' });
+      const config = securedKeda.find((m) => m.kind === 'ConfigMap')!;
+      const scaled = securedKeda.filter((m) => m.kind === 'ScaledObject');
+      expect(scaled.map((s) => s.spec.scaleTargetRef.name).sort()).toEqual([...SCALABLE].sort());
+      for (const s of scaled) {
+        const [trigger] = s.spec.triggers;
+        expect(trigger.authenticationRef).toEqual({ name: auths[0].metadata.name });
+        expect(trigger.metadata).toMatchObject({ sasl: 'scram_sha512', tls: 'enable', bootstrapServers: config.data.KAFKA_BROKERS });
       }
     });
   });

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IntakeModule } from '@backstop/intake-service';
 import { LedgerModule } from '@backstop/ledger-service';
@@ -24,10 +24,15 @@ interface Family {
   metrics: Sample[];
 }
 
-/** promtool from Debian's `prometheus` package, when installed (apt-get install prometheus). */
+/**
+ * promtool: on the PATH, or where tools/promtool/fetch.sh puts it (.ci/run runs that script: it takes
+ * the binary out of Debian's `prometheus` package into $BACKSTOP_CACHE_DIR/bin or ~/.cache/backstop/bin).
+ */
 function promtool(): string | undefined {
   const found = spawnSync('sh', ['-c', 'command -v promtool'], { encoding: 'utf8' });
-  return found.status === 0 ? found.stdout.trim() : undefined;
+  if (found.status === 0) return found.stdout.trim();
+  const cached = join(process.env.BACKSTOP_CACHE_DIR ?? join(homedir(), '.cache', 'backstop'), 'bin', 'promtool');
+  return existsSync(cached) ? cached : undefined;
 }
 
 /**
@@ -97,7 +102,7 @@ describe('/metrics after a mixed load', () => {
   });
 
   const tool = promtool();
-  (tool ? it : it.skip)(`passes promtool check metrics${tool ? '' : ' (skipped: promtool not installed; apt-get install prometheus)'}`, () => {
+  (tool ? it : it.skip)(`passes promtool check metrics${tool ? '' : ' (skipped: promtool not found; bash tools/promtool/fetch.sh)'}`, () => {
     const dir = mkdtempSync(join(tmpdir(), 'backstop-metrics-'));
     try {
       const file = join(dir, 'scrape.txt');

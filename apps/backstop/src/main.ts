@@ -1,3 +1,4 @@
+import './instrument';
 import { IntakeModule } from '@backstop/intake-service';
 import { LedgerModule } from '@backstop/ledger-service';
 import { MarginModule } from '@backstop/margin-service';

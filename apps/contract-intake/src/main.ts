@@ -1,3 +1,4 @@
+import './instrument';
 import { IntakeModule } from '@backstop/intake-service';
 import { runMain } from '@backstop/platform';
 

@@ -1,3 +1,4 @@
+import './instrument';
 import { SettlementModule } from '@backstop/settlement-service';
 import { runMain } from '@backstop/platform';
 

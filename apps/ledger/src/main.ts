@@ -1,3 +1,4 @@
+import './instrument';
 import { LedgerServiceModule } from '@backstop/ledger-service';
 import { runMain } from '@backstop/platform';
 

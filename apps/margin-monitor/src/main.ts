@@ -1,3 +1,4 @@
+import './instrument';
 import { MarginModule } from '@backstop/margin-service';
 import { runMain } from '@backstop/platform';
 

@@ -1,3 +1,4 @@
+import './instrument';
 import { PricingModule } from '@backstop/pricing-service';
 import { runMain } from '@backstop/platform';
 

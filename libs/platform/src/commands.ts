@@ -49,6 +49,8 @@ export interface CommandDefinition<P extends object = object> {
   readonly summary: string;
   /** class-validator DTO: the boundary check of the payload. */
   readonly dto: new () => P;
+  /** A payload that passes `dto`: the OpenAPI example of this command (checked by test/e2e/openapi). */
+  readonly example: P;
   /** The entity the command targets (its Kafka key). */
   readonly key: (payload: P) => string;
   /** Who may send it over HTTP: roles, and the parties it acts for. */

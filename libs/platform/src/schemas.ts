@@ -51,6 +51,10 @@ export function dtoSchema(target: new () => object): JsonSchema {
         case 'isInt':
           schema.type = 'integer';
           break;
+        case 'isObject':
+          // A map such as DeclareDefault's closeOutPrices ({ "BTC-USD": "30000" }); was documented as a string.
+          schema.type = 'object';
+          break;
         case 'min':
           schema.minimum = constraints[0];
           break;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Type } from '@nestjs/common';
 import { ManualClock } from '@backstop/kernel';
 import { Envelope, makeEnvelope } from '@backstop/messaging';
-import { silentLogger } from '@backstop/telemetry';
+import { Logger, silentLogger } from '@backstop/telemetry';
 import { Role } from './auth';
 import { CommandReply } from './commands';
 import { RuntimeConfig, ServiceName, SERVICE_NAMES } from './config';
@@ -54,6 +54,8 @@ export async function startTestBackstop(options: {
   services?: readonly ServiceName[];
   config?: Partial<RuntimeConfig>;
   start?: Date;
+  /** Where the app logs (silent unless given). */
+  logger?: Logger;
 }): Promise<TestBackstop> {
   const dir = mkdtempSync(join(tmpdir(), 'backstop-test-'));
   const clock = new ManualClock(options.start ?? new Date('2026-01-01T00:00:00Z'));
@@ -61,7 +63,7 @@ export async function startTestBackstop(options: {
     services: options.services ?? SERVICE_NAMES,
     modules: options.modules,
     clock,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     config: { port: 0, host: '127.0.0.1', dataFile: join(dir, 'backstop.db'), mode: 'single-process', kafkaBrokers: undefined, ...options.config },
   });
   /** The Authorization header: the given token, else the role's (the operator's by default); none for `token: null`. */

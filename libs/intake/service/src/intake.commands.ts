@@ -18,6 +18,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     schemaVersion: 1,
     summary: 'Register a desk, counterparty or provider with its credit profile (rating or annual PD).',
     dto: RegisterPartyDto,
+    example: { partyId: 'desk1', name: 'Desk One', role: 'DESK', credit: { rating: 'A' } },
     key: (p) => p.partyId,
     auth: OPERATOR_ONLY,
     handle: async (p, ctx) => {
@@ -32,6 +33,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     schemaVersion: 1,
     summary: "Replace a party's credit profile (a credit feed or an analyst); pricing reprices its coverages.",
     dto: UpdateCreditProfileDto,
+    example: { partyId: 'desk1', credit: { rating: 'BBB' }, reason: 'agency downgrade 2026-02-01' },
     key: (p) => p.partyId,
     auth: OPERATOR_ONLY,
     handle: async (p, ctx) => {
@@ -47,6 +49,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     summary:
       'Propose a bilateral PERPETUAL, FUTURE or OPTION contract between two registered parties (live once the other side sends AcceptContract); an operator registers it live at once.',
     dto: RegisterContractDto,
+    example: { contractId: 'btc-perp-1', kind: 'PERPETUAL', underlying: 'BTC-USD', size: '2', entryPrice: '60000', currency: 'USDC', longPartyId: 'desk1', shortPartyId: 'cp1', longInitialMargin: '12000.000000', shortInitialMargin: '12000.000000' },
     key: (p) => p.contractId,
     auth: { roles: ['desk'], actsFor: (p) => [p.longPartyId, p.shortPartyId] },
     handle: async (p, ctx) => {
@@ -73,6 +76,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     schemaVersion: 1,
     summary,
     dto: ContractPartyDto,
+    example: { contractId: 'btc-perp-1', partyId: 'desk1' },
     key: (p) => p.contractId,
     auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => {
@@ -124,6 +128,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     schemaVersion: 1,
     summary,
     dto: CollateralDto,
+    example: { contractId: 'btc-perp-1', partyId: 'desk1', amount: '5000.000000' },
     key: (p) => p.contractId,
     auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => {
@@ -142,6 +147,7 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     schemaVersion: 1,
     summary: 'Ask to close a contract at a price; it closes when the other side asks at the same price.',
     dto: CloseContractDto,
+    example: { contractId: 'btc-perp-1', partyId: 'desk1', closePrice: '61250.5' },
     key: (p) => p.contractId,
     auth: { roles: ['desk'], actsFor: (p) => [p.partyId] },
     handle: async (p, ctx) => {

@@ -13,6 +13,7 @@ export function marginCommands(engine: MarginEngine): CommandDefinition<DeclareD
     summary:
       'An operator declares a party in default: DefaultTriggered (OPERATOR) with the accepted marks of its underlyings and, if given, the close-out price per underlying (recorded with the actor); default-settlement takes over.',
     dto: DeclareDefaultDto,
+    example: { partyId: 'cp1', reason: 'missed the second margin-call deadline; operator review 2026-03-12', closeOutPrices: { 'BTC-USD': '30000' } },
     key: (p) => p.partyId,
     auth: OPERATOR_ONLY,
     handle: async (p, ctx: CommandContext): Promise<Accepted> => {

@@ -5,7 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Clock, ManualClock } from '@backstop/kernel';
 import type { MessageBus } from '@backstop/messaging';
-import { createLogger, Logger, startTracing, TracingHandle } from '@backstop/telemetry';
+import { accessLogMiddleware, createLogger, Logger, processTracingHandle, startTracing, TracingHandle } from '@backstop/telemetry';
 import { configFromEnv, RuntimeConfig, ServiceName } from '../config';
 import { Runtime } from '../runtime';
 import { documentCommands } from './openapi';
@@ -21,6 +21,48 @@ function shutdownDelayMs(env: NodeJS.ProcessEnv = process.env): number {
   const ms = Number(raw);
   if (!Number.isInteger(ms) || ms < 0 || ms >= SHUTDOWN_TIMEOUT_MS) throw new RangeError(`BACKSTOP_SHUTDOWN_DELAY_MS must be an integer 0..${SHUTDOWN_TIMEOUT_MS - 1}, got "${raw}"`);
   return ms;
+}
+
+/**
+ * BACKSTOP_STARTUP_TIMEOUT_MS bounds Nest's own start (module scan, dependency injection, provider
+ * factories, onModuleInit): an async provider that never settles would otherwise leave a process
+ * that neither listens nor exits. The consumers' group join after it is not bounded by this (the
+ * startup probe covers that).
+ */
+export function nestStartTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.BACKSTOP_STARTUP_TIMEOUT_MS?.trim();
+  if (!raw) return 60_000;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 100 || ms > 600_000) throw new RangeError(`BACKSTOP_STARTUP_TIMEOUT_MS must be an integer 100..600000, got "${raw}"`);
+  return ms;
+}
+
+/** A start-up failure, its message naming the step and the cause (Nest's own text when it has one). */
+export class StartupError extends Error {
+  constructor(step: string, override readonly cause: unknown) {
+    super(`${step}: ${describeError(cause)}`);
+    this.name = 'StartupError';
+  }
+}
+
+/**
+ * The cause as one readable text: some Nest failures are errors without a message (a module import
+ * that is `undefined` at scan time, typically a circular file import, is a bare `TypeError`), so the
+ * first frames of the stack stand in for it.
+ */
+export function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  if (err.message.trim()) return err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message;
+  const frames = (err.stack ?? '').split('\n').slice(1, 4).map((f) => f.trim()).join(' | ');
+  return `${err.name} without a message${frames ? ` at ${frames}` : ''}`;
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms (BACKSTOP_STARTUP_TIMEOUT_MS): a provider factory or onModuleInit never settled`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 export interface BackstopApp {
@@ -49,14 +91,56 @@ export async function bootstrapBackstop(options: BootstrapOptions): Promise<Back
   const testClockStart = process.env.BACKSTOP_TEST_CLOCK;
   const clock = options.clock ?? (testClockStart ? new ManualClock(new Date(testClockStart)) : undefined);
   const runtime = Runtime.create(config, { clock, bus: options.bus, logger: options.logger ?? (options.name ? createLogger({ services: options.name }) : undefined) });
+  const deadlineMs = nestStartTimeoutMs();
+  let app: NestExpressApplication | undefined;
+  let step = 'creating the Nest application (modules, dependency injection)';
+  try {
+    app = await withDeadline(createApp(options, runtime, config, testClockStart), deadlineMs, 'creating the Nest application');
+    step = 'initialising the Nest application (onModuleInit)';
+    await withDeadline(app.init(), deadlineMs, 'initialising the Nest application');
+    // Bind HTTP first: liveness answers while the consumer groups join (a slow rebalance must not get
+    // the pod killed); /health/ready stays 503 until they have joined and caught up.
+    step = `binding HTTP to ${config.host}:${config.port}`;
+    await app.listen(config.port, config.host);
+  } catch (err) {
+    // Nothing may stay open after a failed start (store, bus, timers, a half-built app), or an
+    // in-process caller hangs and a process depends on its exit call alone.
+    await closeAfterFailedStart(app, runtime);
+    throw new StartupError(`Backstop failed while ${step}`, err);
+  }
+  const address = app.getHttpServer().address() as { port: number };
+  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
+  runtime.logger.info(`HTTP bound to ${url}; not ready until the consumers have joined and caught up`);
+  try {
+    await runtime.start();
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
+  return {
+    app,
+    runtime,
+    url,
+    close: () => {
+      runtime.beginDrain();
+      return app.close();
+    },
+  };
+}
+
+async function createApp(options: BootstrapOptions, runtime: Runtime, config: RuntimeConfig, testClockStart: string | undefined): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(
     {
       module: class BackstopAppModule {},
       imports: [PlatformModule.forRuntime(runtime), ...options.modules],
       controllers: testClockStart && !options.clock ? [TestClockController] : [],
     },
+    // abortOnError false: a dependency-injection failure is thrown to the caller (which closes what
+    // was opened and exits non-zero naming it) instead of Nest's own process.abort().
     { logger: nestLogger(runtime.logger), bodyParser: true, abortOnError: false },
   );
+  // First middleware: one access-log line per request (method, route, status, duration, trace id; no headers).
+  app.use(accessLogMiddleware(runtime.logger));
   app.useBodyParser('json', { limit: '1mb' });
   const document = SwaggerModule.createDocument(
     app,
@@ -81,28 +165,19 @@ export async function bootstrapBackstop(options: BootstrapOptions): Promise<Back
     if (runtime.acceptingWork) return next();
     res.status(503).set({ 'retry-after': '1' }).json({ statusCode: 503, message: 'not accepting work: the service is starting or shutting down' });
   });
-  await app.init();
-  // Bind HTTP first: liveness answers while the consumer groups join (a slow rebalance must not get
-  // the pod killed); /health/ready stays 503 until they have joined and caught up.
-  await app.listen(config.port, config.host);
-  const address = app.getHttpServer().address() as { port: number };
-  const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${address.port}`;
-  runtime.logger.info(`HTTP bound to ${url}; not ready until the consumers have joined and caught up`);
-  try {
-    await runtime.start();
-  } catch (err) {
-    await app.close().catch(() => undefined);
-    throw err;
-  }
-  return {
-    app,
-    runtime,
-    url,
-    close: () => {
-      runtime.beginDrain();
-      return app.close();
-    },
-  };
+  return app;
+}
+
+async function closeAfterFailedStart(app: INestApplication | undefined, runtime: Runtime): Promise<void> {
+  const bounded = <T>(p: Promise<T>) => withDeadline(p, 5_000, 'closing after a failed start').catch(() => undefined);
+  // app.close() runs onApplicationShutdown, which stops the runtime; without an app, stop it here.
+  if (app) await bounded(app.close());
+  else await bounded(runtime.stop(0));
+}
+
+/** `backstop` for the services in one process, `backstop-<service>` for one alone (the default OTEL_SERVICE_NAME). */
+export function serviceNameOf(services: readonly string[]): string {
+  return services.length === 1 ? `backstop-${services[0]}` : 'backstop';
 }
 
 function nestLogger(logger: Logger): LoggerService {
@@ -121,8 +196,7 @@ export async function runMain(options: BootstrapOptions): Promise<void> {
   let tracing: TracingHandle | undefined;
   try {
     const delayMs = shutdownDelayMs();
-    const traced = options.name ?? (options.services.length === 1 ? options.services[0] : undefined);
-    tracing = startTracing({ serviceName: traced ? `backstop-${traced}` : 'backstop' });
+    tracing = processTracingHandle() ?? startTracing({ serviceName: options.name ? `backstop-${options.name}` : serviceNameOf(options.services) });
     const started = await bootstrapBackstop(options);
     const { runtime } = started;
     runtime.logger.info(`Backstop listening on ${started.url} (health: ${started.url}/health/ready, docs: ${started.url}/docs)`, {
@@ -164,7 +238,11 @@ export async function runMain(options: BootstrapOptions): Promise<void> {
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
   } catch (err) {
-    process.stderr.write(`Backstop failed to start: ${(err as Error).message}\n`);
+    // Exit non-zero with the cause, whatever is still open (a tracer's timer, a half-open socket):
+    // a process that neither serves nor exits is the worst start-up failure for an orchestrator.
+    const text = err instanceof StartupError ? err.message : `Backstop failed to start: ${describeError(err)}`;
+    process.stderr.write(`${text}\n`);
+    if (tracing) await withDeadline(tracing.shutdown(), 2_000, 'flushing spans').catch(() => undefined);
     process.exit(1);
   }
 }

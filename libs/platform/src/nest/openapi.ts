@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { EnvelopeDto } from '@backstop/messaging';
 import { describeAuthorization } from '../auth';
@@ -51,6 +52,7 @@ export function documentCommands(document: OpenAPIObject, definitions: readonly 
       description: `${d.summary} ${describeAuthorization(d.auth)} Service: ${d.service}.`,
       required: envelope.required,
       properties: { ...envelope.properties, type: { type: 'string', enum: [d.type] }, schemaVersion: { type: 'integer', enum: [d.schemaVersion] }, payload: toOpenApi30(dtoSchema(d.dto)) },
+      example: exampleEnvelope(d),
     } as never;
   }
   const example = {
@@ -70,7 +72,8 @@ export function documentCommands(document: OpenAPIObject, definitions: readonly 
           oneOf: sorted.map((d) => ({ $ref: `#/components/schemas/${d.type}Command` })),
           discriminator: { propertyName: 'type', mapping: Object.fromEntries(sorted.map((d) => [d.type, `#/components/schemas/${d.type}Command`])) },
         },
-        ...(sorted.some((d) => d.type === 'RegisterParty') ? { example } : {}),
+        // One named example per command type (Swagger UI offers them in a list), each a whole envelope.
+        examples: Object.fromEntries(sorted.map((d) => [d.type, { summary: d.type, value: exampleEnvelope(d) }])),
       },
     },
   };
@@ -93,6 +96,16 @@ export function documentCommands(document: OpenAPIObject, definitions: readonly 
     422: reply('REJECTED: every payload field and rule, or a business rule', { ...base, status: 'REJECTED', violations: [violation('payload.role', 'isIn', 'role must be one of the following values: DESK, COUNTERPARTY, PROVIDER')] }),
     503: error('the instance is shutting down: nothing written; retry the same command (same id)', 503, 'this instance is shutting down; retry the same command (same id) on another instance'),
   } as never;
+}
+
+/**
+ * The envelope a desk would send for `d`, around the definition's example payload. Its id is a
+ * UUID derived from the type, so each command's example has its own, stable across builds.
+ */
+export function exampleEnvelope(d: CommandDefinition): Record<string, unknown> {
+  const hex = createHash('sha256').update(`backstop example ${d.type}`).digest('hex');
+  const id = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  return { id, type: d.type, schemaVersion: d.schemaVersion, time: '2026-01-31T08:00:00Z', key: d.key(d.example), correlationId: id, payload: d.example };
 }
 
 /** OpenAPI 3.0 schemas are JSON Schema draft 4 in this respect: `required` may not be an empty list. */

@@ -24,6 +24,7 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
     schemaVersion: 1,
     summary: `Deposit capital into the JUNIOR (first-loss) or SENIOR tranche of the pool for shares; the provider must be a registered PROVIDER. Amounts in ${config.pool.currency}.`,
     dto: DepositCapitalDto,
+    example: { providerId: 'lp1', tranche: 'JUNIOR', amount: '1000000.000000', currency: 'USDC' },
     key: () => poolId,
     auth: { roles: ['provider'], actsFor: (p) => [p.providerId] },
     handle: async (p, ctx) => {
@@ -46,6 +47,7 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
     schemaVersion: 1,
     summary: `Ask to withdraw tranche shares: the window opens after the cooldown (${config.pool.cooldownMs / 86_400_000} days) and lasts ${config.pool.windowMs / 86_400_000} days; it pays the lesser of the value now and at withdrawal. Refused, naming the headroom, if the pool's capital net of pending withdrawals would no longer cover its Cover-2 requirement.`,
     dto: RequestWithdrawalDto,
+    example: { providerId: 'lp1', tranche: 'JUNIOR', shares: '250000000000' },
     key: () => poolId,
     auth: { roles: ['provider'], actsFor: (p) => [p.providerId] },
     handle: async (p, ctx) => {
@@ -63,6 +65,7 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
     schemaVersion: 1,
     summary: 'Withdraw the requested shares inside their window; refused while a default is being settled (the window is then extended).',
     dto: WithdrawCapitalDto,
+    example: { providerId: 'lp1', tranche: 'JUNIOR' },
     key: () => poolId,
     auth: { roles: ['provider'], actsFor: (p) => [p.providerId] },
     handle: async (p, ctx) => {
@@ -77,6 +80,7 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
     schemaVersion: 1,
     summary: "Record money recovered from a defaulter's estate: it repays unpaid claims, then the tranches in reverse waterfall order; any surplus goes back to the estate.",
     dto: RecordRecoveryDto,
+    example: { defaultId: 'default-cp1-1', amount: '15000.000000', currency: 'USDC', reference: 'bankruptcy estate distribution #1' },
     key: (p) => p.defaultId,
     auth: OPERATOR_ONLY,
     handle: async (p, ctx) => {
