@@ -134,6 +134,10 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
     return true;
   };
 
+  /** Resolved once the first page was read (or failed): an up-to-date subscription is caughtUp() when start returns. */
+  let firstRead!: () => void;
+  const firstReadDone = new Promise<void>((resolve) => (firstRead = resolve));
+
   const loop = (async () => {
     let readFailures = 0;
     let lastEvent: StoredEvent | undefined;
@@ -143,8 +147,11 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
       try {
         page = await store.readAll({ after: position, maxCount: pageSize });
         readFailures = 0;
+        if (page.length === 0) reachedEnd = true;
+        firstRead();
       } catch (err) {
         error = err;
+        firstRead();
         readFailures += 1;
         await sleep(Math.max(pollMs, backoff(readFailures)));
         continue;
@@ -180,6 +187,7 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
     // Unreachable by construction; if it ever happens, it must show as not-ready, never kill the process.
     error = err;
   });
+  await Promise.race([firstReadDone, loop]);
 
   return {
     name: options.name,
