@@ -13,7 +13,7 @@ export interface SubscriptionOptions {
   /** Backoff cap between retries of a failing handler (it is retried until it succeeds or stops). */
   readonly retryBackoffMsMax?: number;
   readonly onError?: (error: unknown, event: StoredEvent, attempt: number) => void;
-  /** Checkpoint after this many handled events (default 256)... */
+  /** Checkpoint after this many handled events (default 4,096)... */
   readonly checkpointEvery?: number;
   /** ...or this long after the first handled event not yet checkpointed, whichever comes first (default 200 ms). */
   readonly checkpointMs?: number;
@@ -62,7 +62,7 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
   const pageSize = options.pageSize ?? 256;
   const pollMs = options.pollMs ?? 200;
   const backoffMsMax = options.retryBackoffMsMax ?? 5_000;
-  const checkpointEvery = options.checkpointEvery ?? 256;
+  const checkpointEvery = options.checkpointEvery ?? 4_096;
   const checkpointMs = options.checkpointMs ?? 200;
   const idleCheckpointMs = options.idleCheckpointMs ?? 1_000;
   let position = (await store.loadCheckpoint(options.name)) ?? 0n;
