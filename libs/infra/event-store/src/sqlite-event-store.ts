@@ -44,6 +44,8 @@ interface EventRow {
 
 /** Reads give the event loop a turn after this long of synchronous work (see yieldNow). */
 const YIELD_EVERY_MS = 10;
+/** Rows decoded between two checks for a turn of the event loop (a cold row costs a hash check). */
+const DECODE_SLICE = 128;
 
 interface PendingAppend {
   readonly stream: string;
@@ -248,7 +250,7 @@ export class SqliteEventStore implements EventStore {
     await this.yieldNow();
     this.assertFileIntact();
     const rows = this.sql.readStream.all(stream, options.fromRevision ?? 0, options.maxCount ?? -1) as EventRow[];
-    return rows.map((row) => this.decode(row));
+    return this.decodeAll(rows);
   }
 
   async readAll(options: ReadAllOptions): Promise<StoredEvent[]> {
@@ -256,7 +258,17 @@ export class SqliteEventStore implements EventStore {
     this.assertFileIntact();
     const maxCount = Math.min(options.maxCount, STORE_LIMITS.readPageMax);
     const rows = this.sql.readAll.all(options.after ?? 0n, maxCount) as EventRow[];
-    return rows.map((row) => this.decode(row));
+    return this.decodeAll(rows);
+  }
+
+  /** Decodes (and, first time, verifies) rows in slices, giving the event loop a turn between them. */
+  private async decodeAll(rows: readonly EventRow[]): Promise<StoredEvent[]> {
+    const out = new Array<StoredEvent>(rows.length);
+    for (let i = 0; i < rows.length; i += 1) {
+      if (i % DECODE_SLICE === 0 && i > 0) await this.yieldNow();
+      out[i] = this.decode(rows[i]);
+    }
+    return out;
   }
 
   /** Global position of the last event (0n when empty), without reading the events. */
