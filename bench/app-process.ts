@@ -43,7 +43,9 @@ export interface AppProcess {
 export async function startApp(env: Record<string, string>): Promise<AppProcess> {
   const port = await freePort();
   const startedAt = performance.now();
-  const child = spawn(process.execPath, ['-r', join(ROOT, 'tools', 'register.js'), join(ROOT, 'apps', 'backstop', 'src', 'main.ts')], {
+  // BENCH_APP_NODE_FLAGS: extra node flags for the app, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile it under the bench's load.
+  const flags = (process.env.BENCH_APP_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...flags, '-r', join(ROOT, 'tools', 'register.js'), join(ROOT, 'apps', 'backstop', 'src', 'main.ts')], {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

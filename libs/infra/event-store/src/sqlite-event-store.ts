@@ -47,13 +47,27 @@ const YIELD_EVERY_MS = 10;
 /** Rows decoded between two checks for a turn of the event loop (a cold row costs a hash check). */
 const DECODE_SLICE = 128;
 
+/** A write waiting for the next group commit: an append, or a row written along (processed record, checkpoint). */
+type PendingWrite = PendingAppend | PendingRow;
+
 interface PendingAppend {
+  readonly kind: 'append';
   readonly stream: string;
   readonly events: readonly NewEvent[];
   readonly expected: ExpectedRevision;
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (error: unknown) => void;
   result?: AppendResult;
+  error?: unknown;
+}
+
+/** A small write (processed-message record, checkpoint) that rides along in the group's transaction. */
+interface PendingRow {
+  readonly kind: 'row';
+  readonly write: () => void;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+  done?: boolean;
   error?: unknown;
 }
 
@@ -108,9 +122,9 @@ export class SqliteEventStore implements EventStore {
   private readonly appendOne: Database.Transaction<
     (stream: string, events: readonly NewEvent[], expected: ExpectedRevision) => AppendResult
   >;
-  private readonly appendGroup: Database.Transaction<(group: readonly PendingAppend[]) => void>;
-  /** Appends waiting for the next group commit (see append). */
-  private pending: PendingAppend[] = [];
+  private readonly writeGroup: Database.Transaction<(group: readonly PendingWrite[]) => void>;
+  /** Writes waiting for the next group commit (see append). */
+  private pending: PendingWrite[] = [];
   private lastYieldMs = Date.now();
 
   /** The data file's identity when opened: a deleted or replaced file is noticed (see assertFileIntact). */
@@ -140,10 +154,14 @@ export class SqliteEventStore implements EventStore {
     this.appended.setMaxListeners(100);
     this.sql = prepareStatements(this.db);
     this.appendOne = this.db.transaction((stream, events, expected) => this.appendInTx(stream, events, expected));
-    this.appendGroup = this.db.transaction((group) => {
+    this.writeGroup = this.db.transaction((group) => {
       for (const request of group) {
         try {
-          request.result = this.appendOne(request.stream, request.events, request.expected);
+          if (request.kind === 'append') request.result = this.appendOne(request.stream, request.events, request.expected);
+          else {
+            request.write();
+            request.done = true;
+          }
         } catch (err) {
           request.error = err;
         }
@@ -165,17 +183,19 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * Group commit: appends made in the same event-loop turn (concurrent HTTP requests, consumers) are
+   * Group commit: appends (and processed-message records) made in the same event-loop turn (concurrent HTTP requests, consumers) are
    * written in ONE transaction with one fsync at COMMIT. Each is still its own step inside it (a
    * savepoint): its own duplicate check, expected-revision check and limits, its own result or error,
    * in call order; a refused append rolls back alone. A failing COMMIT fails every append of the group.
    */
   async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     assertAppendWithinLimits(stream, events);
-    return new Promise<AppendResult>((resolve, reject) => {
-      this.pending.push({ stream, events, expected, resolve, reject });
-      if (this.pending.length === 1) setImmediate(() => this.commitGroup());
-    });
+    return new Promise<AppendResult>((resolve, reject) => this.enqueue({ kind: 'append', stream, events, expected, resolve, reject }));
+  }
+
+  private enqueue(write: PendingWrite): void {
+    this.pending.push(write);
+    if (this.pending.length === 1) setImmediate(() => this.commitGroup());
   }
 
   private commitGroup(): void {
@@ -184,14 +204,17 @@ export class SqliteEventStore implements EventStore {
     try {
       this.assertFileIntact();
       // IMMEDIATE: take the write lock before reading any stream head, so each check and write are one step.
-      this.appendGroup.immediate(group);
+      this.writeGroup.immediate(group);
     } catch (err) {
       group.forEach((request) => request.reject(err));
       return;
     }
     let wrote = false;
     for (const request of group) {
-      if (request.result) {
+      if (request.kind === 'row') {
+        if (request.done) request.resolve();
+        else request.reject(request.error);
+      } else if (request.result) {
         wrote ||= !request.result.duplicate;
         request.resolve(request.result);
       } else request.reject(request.error);
@@ -284,9 +307,9 @@ export class SqliteEventStore implements EventStore {
     return row ? BigInt(row.position) : undefined;
   }
 
+  /** Committed with the appends of the same turn, when there are any (no fsync of its own then). */
   async saveCheckpoint(name: string, position: bigint): Promise<void> {
-    this.assertFileIntact();
-    this.sql.saveCheckpoint.run(name, position);
+    return new Promise<void>((resolve, reject) => this.enqueue({ kind: 'row', write: () => this.sql.saveCheckpoint.run(name, position), resolve, reject }));
   }
 
   async findProcessed(consumer: string, messageId: string): Promise<string | undefined> {
@@ -295,9 +318,9 @@ export class SqliteEventStore implements EventStore {
     return row?.result;
   }
 
+  /** Durable like an append, and committed in the same group as the appends of this turn. */
   async recordProcessed(consumer: string, messageId: string, result: string): Promise<void> {
-    this.assertFileIntact();
-    this.sql.recordProcessed.run(consumer, messageId, result);
+    return new Promise<void>((resolve, reject) => this.enqueue({ kind: 'row', write: () => this.sql.recordProcessed.run(consumer, messageId, result), resolve, reject }));
   }
 
   onAppend(listener: () => void): () => void {

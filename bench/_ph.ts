@@ -1,0 +1,2 @@
+import httpBench from './http-commands.bench';
+void httpBench();
