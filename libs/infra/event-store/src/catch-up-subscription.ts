@@ -46,6 +46,37 @@ const YIELD_EVERY_MS = 10;
 export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
+ * One store poller for all subscriptions of a store: pages read in this turn of the event loop, by
+ * (after, maxCount). Subscriptions at the same position (every caught-up subscription, woken by the
+ * same append) share one read, so each row is read and JSON-parsed once per turn, not once per
+ * subscription. A page is kept for the rest of the turn only, and dropped at once by an append signal
+ * (pages never change below the head; a reader in the same turn could not have seen a later append).
+ */
+const pagesThisTurn = new WeakMap<EventStore, Map<string, Promise<StoredEvent[]>>>();
+
+export function readPageShared(store: EventStore, after: bigint, maxCount: number): Promise<StoredEvent[]> {
+  let pages = pagesThisTurn.get(store);
+  if (!pages) {
+    const fresh = new Map<string, Promise<StoredEvent[]>>();
+    pages = fresh;
+    pagesThisTurn.set(store, fresh);
+    // An append ends the sharing at once: the subscriptions it wakes must read past the old head.
+    store.onAppend(() => fresh.clear());
+  }
+  const key = `${after}:${maxCount}`;
+  const cached = pages.get(key);
+  if (cached) return cached;
+  const page = store.readAll({ after, maxCount });
+  pages.set(key, page);
+  const forget = () => {
+    if (pages.get(key) === page) pages.delete(key);
+  };
+  // Kept until the page has been read and the turn is over; a failed read is not shared beyond its turn either.
+  page.then(() => setImmediate(forget), () => setImmediate(forget));
+  return page;
+}
+
+/**
  * A checkpointed catch-up subscription over readAll that works on every adapter: reads a page after
  * the checkpoint, hands each event to the handler in order, then waits for an append signal or the
  * poll interval.
@@ -145,7 +176,7 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
     while (!stopped) {
       let page: StoredEvent[];
       try {
-        page = await store.readAll({ after: position, maxCount: pageSize });
+        page = await readPageShared(store, position, pageSize);
         readFailures = 0;
         if (page.length === 0) reachedEnd = true;
         firstRead();

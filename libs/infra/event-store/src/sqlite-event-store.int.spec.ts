@@ -181,6 +181,28 @@ describe('embedded store performance paths (issue 13)', () => {
     await store.close();
   });
 
+  it('one poller for all subscriptions: subscriptions at the same position share each page read', async () => {
+    const { startCatchUpSubscription } = await import('./catch-up-subscription');
+    const store = new SqliteEventStore(join(dir, 'fan-out.db'));
+    let rowsRead = 0;
+    const readAll = store.readAll.bind(store);
+    store.readAll = async (options) => {
+      const page = await readAll(options);
+      rowsRead += page.length;
+      return page;
+    };
+    const seen = Array.from({ length: 5 }, () => [] as number[]);
+    const subs = await Promise.all(seen.map((list, i) => startCatchUpSubscription(store, { name: `fan-${i}`, pollMs: 50, handle: async (e) => void list.push(e.data.n as number) })));
+    let last = 0n;
+    for (let i = 0; i < 20; i += 1) last = (await store.append('fan', Array.from({ length: 10 }, (_x, k) => ev(10_000 + i * 10 + k)), 'any')).position;
+    await Promise.all(subs.map((sub) => sub.waitFor(last, 10_000)));
+    const expected = Array.from({ length: 200 }, (_x, k) => 10_000 + k);
+    seen.forEach((list) => expect(list).toEqual(expected)); // each subscription still gets every event once, in order
+    expect(rowsRead).toBeLessThan(2 * 200); // without sharing: 5 x 200
+    await Promise.all(subs.map((sub) => sub.stop()));
+    await store.close();
+  });
+
   it('checkpoints handled events within checkpointMs when the store goes quiet', async () => {
     const { startCatchUpSubscription } = await import('./catch-up-subscription');
     const store = new SqliteEventStore(join(dir, 'timed.db'));
