@@ -1,2 +1,0 @@
-import httpBench from './http-commands.bench';
-void httpBench();
