@@ -19,6 +19,8 @@ import { row, stats, writeResults } from './run';
 const SECONDS = Number(process.env.BENCH_HTTP_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Warm-up load per server before the rounds (JIT of the whole command path), not measured. */
+const WARMUP_SECONDS = 3;
 const TOKEN = `bench-operator-${randomUUID()}`;
 
 interface Load {
@@ -85,8 +87,8 @@ export default async function httpCommandsBench(): Promise<void> {
     });
     await waitForStatus(app, '/health/ready', 200, 120_000);
     // warm-up (JIT, page cache, connection set-up), not measured
-    await load(app.port, 1);
-    await load(barePort, 1);
+    await load(app.port, WARMUP_SECONDS);
+    await load(barePort, WARMUP_SECONDS);
     const appLoads: Load[] = [];
     const bareLoads: Load[] = [];
     for (let r = 0; r < ROUNDS; r += 1) {

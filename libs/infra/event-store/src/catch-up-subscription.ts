@@ -109,10 +109,20 @@ export async function startCatchUpSubscription(store: EventStore, options: Subsc
   let error: unknown;
   let wake: (() => void) | undefined;
   const waiters = new Set<() => void>();
-  const unsubscribe = store.onAppend(() => wake?.());
+  /** An append signal that came while no one slept (during a read, a handler, a checkpoint): the next sleep is skipped. */
+  let signalled = false;
+  const unsubscribe = store.onAppend(() => {
+    if (wake) wake();
+    else signalled = true;
+  });
 
   const sleep = (msToWait: number) =>
     new Promise<void>((resolve) => {
+      if (signalled || stopped) {
+        signalled = false;
+        wake = undefined;
+        return resolve();
+      }
       const timer = setTimeout(done, msToWait);
       function done() {
         clearTimeout(timer);
