@@ -6,8 +6,8 @@ import { eventEnvelope, ownerOf } from './streams';
 
 /**
  * Events reach Kafka FROM the store: a checkpointed subscription publishes each appended event of
- * the streams this service owns, then stores the checkpoint. A crash between send and checkpoint
- * re-sends that event with the same message id, which consumers dedupe: nothing is lost, nothing
+ * the streams this service owns; checkpoints follow in batches. A crash before the checkpoint
+ * re-sends those events with the same message ids, which consumers dedupe: nothing is lost, nothing
  * takes effect twice. There is no second write that could be lost after the append.
  */
 export async function startEventPublisher(options: {
@@ -26,7 +26,7 @@ export async function startEventPublisher(options: {
     name,
     handle: async (event) => {
       const owner = ownerOf(event.stream);
-      if (!owner || !options.services.includes(owner.service)) return;
+      if (!owner || !options.services.includes(owner.service)) return false; // not ours: no checkpoint write due
       const topic = options.topics.of(owner.topic);
       await options.bus.publish(topic, [encodeEnvelope(eventEnvelope(event))]);
       published.inc({ topic });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Clock, systemClock } from '@backstop/kernel';
-import { DuplicateEventIdError, EventStore, NewEvent, StoredEvent, SubscriptionHandle, openEventStore, startCatchUpSubscription, verifyChains } from '@backstop/event-store';
+import { DuplicateEventIdError, EventStore, NewEvent, StoredEvent, SubscriptionHandle, openEventStore, startCatchUpSubscription, storeHeadPosition, verifyChains } from '@backstop/event-store';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import {
@@ -418,7 +418,7 @@ export class Runtime {
           name: groupId,
           handle: async (event) => {
             const owner = ownerOf(event.stream);
-            if (!owner || !definition.topics.includes(owner.topic) || !types.has(event.type)) return;
+            if (!owner || !definition.topics.includes(owner.topic) || !types.has(event.type)) return false;
             const envelope = eventEnvelope(event);
             try {
               await definition.handle(envelope);
@@ -465,7 +465,7 @@ export class Runtime {
       await startCatchUpSubscription(this.store, {
         name: `${groupId}.inbox`,
         handle: async (event) => {
-          if (!inboxes.has(event.stream) || !types.has(event.type)) return;
+          if (!inboxes.has(event.stream) || !types.has(event.type)) return false;
           const envelope = (event.data as { envelope: Envelope }).envelope;
           try {
             await definition.handle(envelope);
@@ -604,12 +604,7 @@ export class Runtime {
   }
 }
 
-/** Global position of the last event in the store (0 when empty). */
-async function storeHead(store: EventStore): Promise<bigint> {
-  let after = 0n;
-  for (;;) {
-    const page = await store.readAll({ after, maxCount: 4_096 });
-    if (page.length === 0) return after;
-    after = page[page.length - 1].position;
-  }
+/** Global position of the last event in the store (0 when empty), without scanning where the adapter can. */
+function storeHead(store: EventStore): Promise<bigint> {
+  return storeHeadPosition(store);
 }

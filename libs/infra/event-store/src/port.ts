@@ -57,6 +57,9 @@ export interface EventStore {
   readStream(stream: string, options?: ReadStreamOptions): Promise<StoredEvent[]>;
   /** Events of all (non-internal) streams in global order. */
   readAll(options: ReadAllOptions): Promise<StoredEvent[]>;
+  /** Global position of the last event (0n when empty) without reading events; optional: callers
+   * fall back to paging readAll (see storeHeadPosition). */
+  headPosition?(): Promise<bigint>;
   loadCheckpoint(name: string): Promise<bigint | undefined>;
   saveCheckpoint(name: string, position: bigint): Promise<void>;
   /** Durable record of a consumed message id (idempotent consumers); returns the stored result. */
@@ -110,4 +113,15 @@ export function assertAppendWithinLimits(stream: string, events: readonly NewEve
 /** JSON that keeps bigints: amounts travel as decimal strings elsewhere, this is a safety net. */
 export function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** Global position of the store's last event (0n when empty): headPosition when the adapter has it, else a readAll scan. */
+export async function storeHeadPosition(store: EventStore): Promise<bigint> {
+  if (store.headPosition) return store.headPosition();
+  let after = 0n;
+  for (;;) {
+    const page = await store.readAll({ after, maxCount: STORE_LIMITS.readPageMax });
+    if (page.length === 0) return after;
+    after = page[page.length - 1].position;
+  }
 }

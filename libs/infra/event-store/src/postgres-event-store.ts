@@ -177,14 +177,15 @@ export class PostgresEventStore implements EventStore {
     // The position lock first: from here to COMMIT no other append of this store runs, so the
     // statements below (READ COMMITTED: each sees everything committed before it) read the true
     // stream head and the true predecessor hash.
-    const counter = await client.query<{ last: string }>(`SELECT last FROM ${this.t.counter} FOR UPDATE`);
+    const counter = await client.query<{ last: string }>({ name: `lock-counter:${this.t.events}`, text: `SELECT last FROM ${this.t.counter} FOR UPDATE` });
     const last = BigInt(counter.rows[0].last);
     const duplicate = await this.findDuplicate(client, stream, events);
     if (duplicate) return duplicate;
-    const head = await client.query<{ revision: number; metadata: { hash?: unknown } }>(
-      `SELECT revision, metadata FROM ${this.t.events} WHERE stream = $1 ORDER BY revision DESC LIMIT 1`,
-      [stream],
-    );
+    const head = await client.query<{ revision: number; metadata: { hash?: unknown } }>({
+      name: `stream-head:${this.t.events}`,
+      text: `SELECT revision, metadata FROM ${this.t.events} WHERE stream = $1 ORDER BY revision DESC LIMIT 1`,
+      values: [stream],
+    });
     const actual = head.rows.length === 0 ? 'no_stream' : head.rows[0].revision;
     if (!(expected === 'any' || expected === actual)) throw new WrongExpectedRevisionError(stream, expected, actual);
     const headHash = head.rows[0]?.metadata.hash;
@@ -207,7 +208,7 @@ export class PostgresEventStore implements EventStore {
       columns,
     );
     const position = last + BigInt(events.length);
-    await client.query(`UPDATE ${this.t.counter} SET last = $1`, [position.toString()]);
+    await client.query({ name: `set-counter:${this.t.events}`, text: `UPDATE ${this.t.counter} SET last = $1`, values: [position.toString()] });
     // Delivered at COMMIT (and only then): wakes subscribers in other processes before their poll.
     await client.query('SELECT pg_notify($1, $2)', [APPEND_CHANNEL, this.t.events]);
     return { lastRevision: revision, position, duplicate: false };
@@ -215,10 +216,11 @@ export class PostgresEventStore implements EventStore {
 
   /** Same ids already stored as this stream's events: the retry of an append that succeeded. */
   private async findDuplicate(client: PoolClient, stream: string, events: readonly NewEvent[]): Promise<AppendResult | undefined> {
-    const found = await client.query<{ id: string; stream: string; revision: number; position: string }>(
-      `SELECT id, stream, revision, position FROM ${this.t.events} WHERE id = ANY($1::text[])`,
-      [events.map((e) => e.id)],
-    );
+    const found = await client.query<{ id: string; stream: string; revision: number; position: string }>({
+      name: `find-ids:${this.t.events}`,
+      text: `SELECT id, stream, revision, position FROM ${this.t.events} WHERE id = ANY($1::text[])`,
+      values: [events.map((e) => e.id)],
+    });
     if (found.rows.length === 0) return undefined;
     const byId = new Map(found.rows.map((row) => [row.id, row]));
     for (const event of events) {
@@ -243,6 +245,7 @@ export class PostgresEventStore implements EventStore {
     const rows = await this.query<EventRow>(
       `SELECT * FROM ${this.t.events} WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
       [stream, options.fromRevision ?? 0, options.maxCount ?? null],
+      'read-stream',
     );
     return rows.map(toStored);
   }
@@ -253,13 +256,21 @@ export class PostgresEventStore implements EventStore {
     const rows = await this.query<EventRow>(
       `SELECT * FROM ${this.t.events} WHERE position > $1 ORDER BY position LIMIT $2`,
       [(options.after ?? 0n).toString(), maxCount],
+      'read-all',
     );
     return rows.map(toStored);
   }
 
+  /** Global position of the last event (0n when empty): the position counter, no event read. */
+  async headPosition(): Promise<bigint> {
+    await this.init();
+    const rows = await this.query<{ last: string }>(`SELECT last FROM ${this.t.counter}`, [], 'head');
+    return rows.length > 0 ? BigInt(rows[0].last) : 0n;
+  }
+
   async loadCheckpoint(name: string): Promise<bigint | undefined> {
     await this.init();
-    const rows = await this.query<{ position: string }>(`SELECT position FROM ${this.t.checkpoints} WHERE name = $1`, [name]);
+    const rows = await this.query<{ position: string }>(`SELECT position FROM ${this.t.checkpoints} WHERE name = $1`, [name], 'load-checkpoint');
     return rows.length > 0 ? BigInt(rows[0].position) : undefined;
   }
 
@@ -268,6 +279,7 @@ export class PostgresEventStore implements EventStore {
     await this.query(
       `INSERT INTO ${this.t.checkpoints} (name, position) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
       [name, position.toString()],
+      'save-checkpoint',
     );
   }
 
@@ -319,8 +331,13 @@ export class PostgresEventStore implements EventStore {
     await this.pool.end();
   }
 
-  private async query<R extends object>(sql: string, params: unknown[]): Promise<R[]> {
-    return this.withClient(async (client) => (await client.query<R>(sql, params)).rows);
+  /**
+   * One pooled query. `name` makes it a server-side prepared statement, parsed and planned once per
+   * connection (the name is scoped by the events table, so stores in other schemas keep their own).
+   */
+  private async query<R extends object>(sql: string, params: unknown[], name?: string): Promise<R[]> {
+    const config = name ? { name: `${name}:${this.t.events}`, text: sql, values: params } : { text: sql, values: params };
+    return this.withClient(async (client) => (await client.query<R>(config)).rows);
   }
 
   /** One pooled connection for the callback. Lost connections and a busy or short-of-resources

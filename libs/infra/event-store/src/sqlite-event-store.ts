@@ -42,6 +42,51 @@ interface EventRow {
   recorded_at: string;
 }
 
+/** Reads give the event loop a turn after this long of synchronous work (see yieldNow). */
+const YIELD_EVERY_MS = 10;
+/** Rows decoded between two checks for a turn of the event loop (a cold row costs a hash check). */
+const DECODE_SLICE = 128;
+
+/** A write waiting for the next group commit: an append, or a row written along (processed record, checkpoint). */
+type PendingWrite = PendingAppend | PendingRow;
+
+interface PendingAppend {
+  readonly kind: 'append';
+  readonly stream: string;
+  readonly events: readonly NewEvent[];
+  readonly expected: ExpectedRevision;
+  readonly resolve: (result: AppendResult) => void;
+  readonly reject: (error: unknown) => void;
+  result?: AppendResult;
+  error?: unknown;
+}
+
+/** A small write (processed-message record, checkpoint) that rides along in the group's transaction. */
+interface PendingRow {
+  readonly kind: 'row';
+  readonly write: () => void;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+  done?: boolean;
+  error?: unknown;
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    insert: db.prepare('INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    // The stream head and its chain hash in one indexed lookup, the hash extracted in SQL (no JSON parse in JS).
+    head: db.prepare("SELECT revision AS r, json_extract(metadata, '$.hash') AS hash FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1"),
+    byId: db.prepare('SELECT stream, revision, position FROM events WHERE id = ?'),
+    readStream: db.prepare('SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?'),
+    readAll: db.prepare('SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?'),
+    headPosition: db.prepare('SELECT MAX(position) AS p FROM events'),
+    loadCheckpoint: db.prepare('SELECT position FROM checkpoints WHERE name = ?'),
+    saveCheckpoint: db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position'),
+    findProcessed: db.prepare('SELECT result FROM processed WHERE consumer = ? AND message_id = ?'),
+    recordProcessed: db.prepare('INSERT INTO processed (consumer, message_id, result) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+  };
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
   position    INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -71,9 +116,16 @@ export class SqliteEventStore implements EventStore {
   readonly kind = 'embedded';
   private readonly db: Database.Database;
   private readonly appended = new EventEmitter();
-  private readonly appendTx: Database.Transaction<
+  /** Every statement prepared once (preparing is a parse and plan each time: 11% of CPU at saturation). */
+  private readonly sql: ReturnType<typeof prepareStatements>;
+  /** One append inside the group's transaction: a savepoint, so a refused append rolls back alone. */
+  private readonly appendOne: Database.Transaction<
     (stream: string, events: readonly NewEvent[], expected: ExpectedRevision) => AppendResult
   >;
+  private readonly writeGroup: Database.Transaction<(group: readonly PendingWrite[]) => void>;
+  /** Writes waiting for the next group commit (see append). */
+  private pending: PendingWrite[] = [];
+  private lastYieldMs = Date.now();
 
   /** The data file's identity when opened: a deleted or replaced file is noticed (see assertFileIntact). */
   private readonly fileIdentity?: { dev: number; ino: number };
@@ -100,7 +152,21 @@ export class SqliteEventStore implements EventStore {
     this.db.exec(SCHEMA);
     this.db.defaultSafeIntegers(true);
     this.appended.setMaxListeners(100);
-    this.appendTx = this.db.transaction((stream, events, expected) => this.appendInTx(stream, events, expected));
+    this.sql = prepareStatements(this.db);
+    this.appendOne = this.db.transaction((stream, events, expected) => this.appendInTx(stream, events, expected));
+    this.writeGroup = this.db.transaction((group) => {
+      for (const request of group) {
+        try {
+          if (request.kind === 'append') request.result = this.appendOne(request.stream, request.events, request.expected);
+          else {
+            request.write();
+            request.done = true;
+          }
+        } catch (err) {
+          request.error = err;
+        }
+      }
+    });
   }
 
   /**
@@ -116,27 +182,55 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
+  /**
+   * Group commit: appends (and processed-message records) made in the same event-loop turn (concurrent HTTP requests, consumers) are
+   * written in ONE transaction with one fsync at COMMIT. Each is still its own step inside it (a
+   * savepoint): its own duplicate check, expected-revision check and limits, its own result or error,
+   * in call order; a refused append rolls back alone. A failing COMMIT fails every append of the group.
+   */
   async append(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
     assertAppendWithinLimits(stream, events);
-    this.assertFileIntact();
-    // IMMEDIATE: take the write lock before reading the stream head, so the check and write are one step.
-    const result = this.appendTx.immediate(stream, events, expected);
-    if (!result.duplicate) this.appended.emit('append');
-    return result;
+    return new Promise<AppendResult>((resolve, reject) => this.enqueue({ kind: 'append', stream, events, expected, resolve, reject }));
+  }
+
+  private enqueue(write: PendingWrite): void {
+    this.pending.push(write);
+    if (this.pending.length === 1) setImmediate(() => this.commitGroup());
+  }
+
+  private commitGroup(): void {
+    const group = this.pending;
+    this.pending = [];
+    try {
+      this.assertFileIntact();
+      // IMMEDIATE: take the write lock before reading any stream head, so each check and write are one step.
+      this.writeGroup.immediate(group);
+    } catch (err) {
+      group.forEach((request) => request.reject(err));
+      return;
+    }
+    let wrote = false;
+    for (const request of group) {
+      if (request.kind === 'row') {
+        if (request.done) request.resolve();
+        else request.reject(request.error);
+      } else if (request.result) {
+        wrote ||= !request.result.duplicate;
+        request.resolve(request.result);
+      } else request.reject(request.error);
+    }
+    if (wrote) this.appended.emit('append');
   }
 
   private appendInTx(stream: string, events: readonly NewEvent[], expected: ExpectedRevision): AppendResult {
     const duplicate = this.findDuplicate(stream, events);
     if (duplicate) return duplicate;
-    const head = this.db.prepare('SELECT MAX(revision) AS r FROM events WHERE stream = ?').get(stream) as { r: bigint | null };
-    const actual = head.r === null ? 'no_stream' : Number(head.r);
+    const head = this.sql.head.get(stream) as { r: bigint; hash: string | null } | undefined;
+    const actual = head === undefined ? 'no_stream' : Number(head.r);
     if (!revisionMatches(expected, actual)) throw new WrongExpectedRevisionError(stream, expected, actual);
-    const insert = this.db.prepare(
-      'INSERT INTO events (id, stream, revision, type, data, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
     const recordedAt = this.clock.now().toISOString();
     let revision = actual === 'no_stream' ? -1 : actual;
-    let prevHash = actual === 'no_stream' ? GENESIS_HASH : this.lastHash(stream);
+    let prevHash = typeof head?.hash === 'string' ? head.hash : GENESIS_HASH;
     let position = 0n;
     for (const event of events) {
       revision += 1;
@@ -147,22 +241,15 @@ export class SqliteEventStore implements EventStore {
       const chain = chainEvent(stream, revision, event, prevHash);
       prevHash = chain.hash;
       const metadata = toJson({ ...(event.metadata ?? {}), ...chain });
-      const info = insert.run(event.id, stream, revision, event.type, data, metadata, recordedAt);
+      const info = this.sql.insert.run(event.id, stream, revision, event.type, data, metadata, recordedAt);
       position = BigInt(info.lastInsertRowid);
     }
     return { lastRevision: revision, position, duplicate: false };
   }
 
-  private lastHash(stream: string): string {
-    const row = this.db.prepare('SELECT metadata FROM events WHERE stream = ? ORDER BY revision DESC LIMIT 1').get(stream) as { metadata: string };
-    const hash = (JSON.parse(row.metadata) as { hash?: unknown }).hash;
-    return typeof hash === 'string' ? hash : GENESIS_HASH;
-  }
-
   /** Same ids already stored as this stream's events: the retry of an append that succeeded. */
   private findDuplicate(stream: string, events: readonly NewEvent[]): AppendResult | undefined {
-    const lookup = this.db.prepare('SELECT stream, revision, position FROM events WHERE id = ?');
-    const found = events.map((e) => lookup.get(e.id) as { stream: string; revision: bigint; position: bigint } | undefined);
+    const found = events.map((e) => this.sql.byId.get(e.id) as { stream: string; revision: bigint; position: bigint } | undefined);
     if (found.every((row) => row === undefined)) return undefined;
     found.forEach((row, i) => {
       if (!row || row.stream !== stream) throw new DuplicateEventIdError(stream, events[i].id);
@@ -171,49 +258,69 @@ export class SqliteEventStore implements EventStore {
     return { lastRevision: Number(last.revision), position: BigInt(last.position), duplicate: true };
   }
 
+  /**
+   * The store is synchronous behind async methods: a long scan (start-up rebuilds, a catch-up) would
+   * never let the event loop run, so HTTP could not even accept. Reads give it a turn every few ms.
+   */
+  private async yieldNow(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastYieldMs < YIELD_EVERY_MS) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    this.lastYieldMs = Date.now();
+  }
+
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+    await this.yieldNow();
     this.assertFileIntact();
-    const rows = this.db
-      .prepare('SELECT * FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?')
-      .all(stream, options.fromRevision ?? 0, options.maxCount ?? -1) as EventRow[];
-    return rows.map((row) => this.decode(row));
+    const rows = this.sql.readStream.all(stream, options.fromRevision ?? 0, options.maxCount ?? -1) as EventRow[];
+    return this.decodeAll(rows);
   }
 
   async readAll(options: ReadAllOptions): Promise<StoredEvent[]> {
+    await this.yieldNow();
     this.assertFileIntact();
     const maxCount = Math.min(options.maxCount, STORE_LIMITS.readPageMax);
-    const rows = this.db
-      .prepare('SELECT * FROM events WHERE position > ? ORDER BY position LIMIT ?')
-      .all(options.after ?? 0n, maxCount) as EventRow[];
-    return rows.map((row) => this.decode(row));
+    const rows = this.sql.readAll.all(options.after ?? 0n, maxCount) as EventRow[];
+    return this.decodeAll(rows);
+  }
+
+  /** Decodes (and, first time, verifies) rows in slices, giving the event loop a turn between them. */
+  private async decodeAll(rows: readonly EventRow[]): Promise<StoredEvent[]> {
+    const out = new Array<StoredEvent>(rows.length);
+    for (let i = 0; i < rows.length; i += 1) {
+      if (i % DECODE_SLICE === 0 && i > 0) await this.yieldNow();
+      out[i] = this.decode(rows[i]);
+    }
+    return out;
+  }
+
+  /** Global position of the last event (0n when empty), without reading the events. */
+  async headPosition(): Promise<bigint> {
+    this.assertFileIntact();
+    const row = this.sql.headPosition.get() as { p: bigint | null };
+    return row.p === null ? 0n : BigInt(row.p);
   }
 
   async loadCheckpoint(name: string): Promise<bigint | undefined> {
     this.assertFileIntact();
-    const row = this.db.prepare('SELECT position FROM checkpoints WHERE name = ?').get(name) as { position: bigint } | undefined;
+    const row = this.sql.loadCheckpoint.get(name) as { position: bigint } | undefined;
     return row ? BigInt(row.position) : undefined;
   }
 
+  /** Committed with the appends of the same turn, when there are any (no fsync of its own then). */
   async saveCheckpoint(name: string, position: bigint): Promise<void> {
-    this.assertFileIntact();
-    this.db
-      .prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position')
-      .run(name, position);
+    return new Promise<void>((resolve, reject) => this.enqueue({ kind: 'row', write: () => this.sql.saveCheckpoint.run(name, position), resolve, reject }));
   }
 
   async findProcessed(consumer: string, messageId: string): Promise<string | undefined> {
     this.assertFileIntact();
-    const row = this.db
-      .prepare('SELECT result FROM processed WHERE consumer = ? AND message_id = ?')
-      .get(consumer, messageId) as { result: string } | undefined;
+    const row = this.sql.findProcessed.get(consumer, messageId) as { result: string } | undefined;
     return row?.result;
   }
 
+  /** Durable like an append, and committed in the same group as the appends of this turn. */
   async recordProcessed(consumer: string, messageId: string, result: string): Promise<void> {
-    this.assertFileIntact();
-    this.db
-      .prepare('INSERT INTO processed (consumer, message_id, result) VALUES (?, ?, ?) ON CONFLICT DO NOTHING')
-      .run(consumer, messageId, result);
+    return new Promise<void>((resolve, reject) => this.enqueue({ kind: 'row', write: () => this.sql.recordProcessed.run(consumer, messageId, result), resolve, reject }));
   }
 
   onAppend(listener: () => void): () => void {
@@ -222,6 +329,8 @@ export class SqliteEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
+    // Appends already queued for the next group commit are written first (they were made before close).
+    if (this.pending.length > 0 && this.db.open) this.commitGroup();
     this.appended.removeAllListeners();
     if (this.db.open) this.db.close();
   }
