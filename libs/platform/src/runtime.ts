@@ -16,6 +16,7 @@ import {
   KafkaBus,
   makeEnvelope,
   MessageBus,
+  OutgoingMessage,
   startConsumer,
   TOPICS,
   TopicName,
@@ -227,6 +228,11 @@ export class Runtime {
 
   /** Publish a reply on backstop.replies (key = command id). */
   async publishReply(command: Envelope, reply: CommandReply): Promise<void> {
+    await this.bus.publish(this.topics.of(TOPICS.replies), [this.replyMessage(command, reply)]);
+  }
+
+  /** The reply record for backstop.replies (key = command id). */
+  replyMessage(command: Envelope, reply: CommandReply): OutgoingMessage {
     const envelope = makeEnvelope({
       type: reply.status === 'ACCEPTED' ? 'CommandAccepted' : 'CommandRejected',
       key: command.id,
@@ -236,7 +242,7 @@ export class Runtime {
       ...currentTraceCarrier(),
       payload: reply,
     });
-    await this.bus.publish(this.topics.of(TOPICS.replies), [encodeEnvelope(envelope)]);
+    return encodeEnvelope(envelope);
   }
 
   /**
@@ -379,9 +385,12 @@ export class Runtime {
       logger: this.logger.child({ component: 'command-consumer', service }),
       metrics: this.metrics,
       accepts: (type) => this.commands.definitionsFor(service).some((d) => d.type === type),
-      handle: async (envelope) => {
+      // The reply is queued and published with the rest of the batch's replies (one produce), before
+      // the batch's offsets are committed: a crash in between re-runs the commands, which answer
+      // with their stored replies.
+      handle: async (envelope, _message, context) => {
         const reply = await this.commands.execute(envelope);
-        await this.publishReply(envelope, reply);
+        context.publish(this.topics.of(TOPICS.replies), [this.replyMessage(envelope, reply)]);
       },
     });
     this.catchingUp.set(this.topics.group(`${service}.commands`), [this.topics.of(COMMAND_TOPICS[service])]);
