@@ -72,6 +72,12 @@ export interface ConsumerRunnerOptions {
    */
   readonly batchFlushMessages?: number;
   readonly batchFlushMs?: number;
+  /**
+   * Messages of one batch handled at once (default 1: strictly in offset order). Above 1, messages
+   * with the same key still run one after another in offset order; different keys run side by
+   * side (so their store appends can share a group commit). Offsets are still committed as a prefix.
+   */
+  readonly concurrency?: number;
   readonly logger?: Logger;
   readonly metrics?: MetricsRegistry;
   readonly now?: () => Date;
@@ -129,6 +135,7 @@ export async function startConsumer(options: ConsumerRunnerOptions): Promise<Run
   const originalBytesMax = options.deadLetterOriginalBytesMax ?? RUNNER_LIMITS.deadLetterOriginalBytesMax;
   const flushMessages = options.batchFlushMessages ?? RUNNER_LIMITS.batchFlushMessages;
   const flushMs = options.batchFlushMs ?? RUNNER_LIMITS.batchFlushMs;
+  const concurrency = options.concurrency ?? 1;
   const now = options.now ?? (() => new Date());
   const consumed = options.metrics?.counter('backstop_messages_total', 'Messages consumed, by consumer group, topic and outcome', ['group', 'topic', 'outcome']);
   const handled = consumed && { inc: (labels: { topic: string; outcome: string }) => consumed.inc({ group: options.groupId, ...labels }) };
@@ -167,6 +174,12 @@ export async function startConsumer(options: ConsumerRunnerOptions): Promise<Run
 
     get size(): number {
       return this.queued.length;
+    }
+
+    /** Takes what another outbox queued (one message's output, once it is settled). */
+    absorb(other: Outbox): void {
+      this.queued.push(...other.queued);
+      other.queued = [];
     }
 
     /** A point to roll back to when a handler attempt fails after queueing. */
@@ -331,35 +344,50 @@ export async function startConsumer(options: ConsumerRunnerOptions): Promise<Run
     if (!control.isActive()) throw new BatchAbandoned(err);
   };
 
+  /** A message or a flush got through: a transient failure being retried is over. */
+  const recovered = () => {
+    if (failing) logger.info('consumer recovered', { after: failing.attempts, error: failing.error });
+    failing = undefined;
+  };
+
   const handleBatch = async (messages: readonly TransportMessage[], control: BatchControl): Promise<void> => {
     const outbox = new Outbox();
+    const settled = new Array<boolean>(messages.length).fill(false);
+    /** The settled prefix of the batch (what may be committed once its output is sent), and what is committed. */
     let done = 0;
     let committed = 0;
-    let firstPendingAt = 0;
-    /** Publishes what is queued (retrying a transient failure) and commits what is done. */
-    const flush = async (message: TransportMessage) => {
-      for (;;) {
-        try {
-          await outbox.flush();
-          break;
-        } catch (err) {
-          await backOff(err, message, control);
+    let lastFlushAt = Date.now();
+    let abandoned: unknown;
+    /** Publishes what is queued (retrying a transient failure) and commits the settled prefix; one flush at a time. */
+    let flushing: Promise<void> = Promise.resolve();
+    const flush = (message: TransportMessage): Promise<void> => {
+      flushing = flushing.then(async () => {
+        lastFlushAt = Date.now();
+        for (;;) {
+          try {
+            await outbox.flush();
+            break;
+          } catch (err) {
+            await backOff(err, message, control);
+          }
         }
-      }
-      if (done > committed) {
-        await control.commit(done);
-        committed = done;
-      }
+        recovered();
+        const prefix = done;
+        if (prefix > committed) {
+          await control.commit(prefix);
+          committed = prefix;
+        }
+      });
+      return flushing;
     };
-    for (const message of messages) {
-      if (!control.isActive()) {
-        await flush(message);
-        throw new BatchAbandoned(new Error('the consumer is stopping or lost the partition'));
-      }
-      if (done === committed) firstPendingAt = Date.now();
+    const runOne = async (index: number): Promise<void> => {
+      const message = messages[index];
+      let output: Outbox;
       for (;;) {
+        if (!control.isActive()) throw new BatchAbandoned(new Error('the consumer is stopping or lost the partition'));
+        output = new Outbox();
         try {
-          await settle(message, outbox);
+          await settle(message, output);
           break;
         } catch (err) {
           // Transient (store or broker down): what is done so far is flushed and committed, then this message is tried again.
@@ -367,11 +395,46 @@ export async function startConsumer(options: ConsumerRunnerOptions): Promise<Run
           await backOff(err, message, control);
         }
       }
-      done += 1;
-      if (failing) logger.info('consumer recovered', { after: failing.attempts, error: failing.error });
-      failing = undefined;
-      if (outbox.size >= flushMessages || done - committed >= flushMessages || Date.now() - firstPendingAt >= flushMs) await flush(message);
+      outbox.absorb(output);
+      settled[index] = true;
+      while (done < messages.length && settled[done]) done += 1;
+      recovered();
+      if (outbox.size >= flushMessages || done - committed >= flushMessages || Date.now() - lastFlushAt >= flushMs) await flush(message);
       await control.heartbeat();
+    };
+    // One chain per key, in offset order within it (key order holds); with concurrency 1, one chain: the batch in offset order.
+    const chains: number[][] = [];
+    if (concurrency <= 1) chains.push(messages.map((_, i) => i));
+    else {
+      const byKey = new Map<string, number[]>();
+      messages.forEach((m, i) => {
+        const chain = byKey.get(m.key);
+        if (chain) chain.push(i);
+        else {
+          const created = [i];
+          byKey.set(m.key, created);
+          chains.push(created);
+        }
+      });
+    }
+    const worker = async () => {
+      for (let chain = chains.shift(); chain && abandoned === undefined; chain = chains.shift()) {
+        for (const index of chain) {
+          if (abandoned !== undefined) return;
+          try {
+            await runOne(index);
+          } catch (err) {
+            abandoned ??= err;
+            return;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, chains.length)) }, worker));
+    if (abandoned !== undefined) {
+      // What settled before is still sent and committed; the rest is redelivered.
+      await flush(messages[Math.min(done, messages.length - 1)]).catch(() => undefined);
+      throw abandoned;
     }
     await flush(messages[messages.length - 1]);
   };
