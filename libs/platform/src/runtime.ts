@@ -58,6 +58,9 @@ const COMMAND_TOPICS: Record<ServiceName, TopicName> = {
   'default-settlement': TOPICS.settlementCommands,
 };
 
+/** Commands of one Kafka batch handled at once (different keys only; one key stays in offset order). */
+const COMMAND_BATCH_CONCURRENCY = 8;
+
 /** For the command consumer: no message-id record of its own (CommandBus keeps id → body → reply). */
 const PIPELINE_DEDUPES = {
   findProcessed: async (): Promise<string | undefined> => undefined,
@@ -382,6 +385,9 @@ export class Runtime {
       // first body's reply. So every delivery goes through the pipeline, and a redelivered command
       // gets its stored reply again (the client may have missed the first one).
       processed: PIPELINE_DEDUPES,
+      // Commands on different keys run side by side within a batch (each still decided on its own
+      // stream with its revision check), so their appends share the store's group commit.
+      concurrency: COMMAND_BATCH_CONCURRENCY,
       logger: this.logger.child({ component: 'command-consumer', service }),
       metrics: this.metrics,
       accepts: (type) => this.commands.definitionsFor(service).some((d) => d.type === type),
