@@ -25,7 +25,6 @@ import { encodeEnvelope, KafkaBus, makeEnvelope, OutgoingMessage, TOPICS, TopicN
 import type { RunningApp } from '@backstop/testing';
 import { startServiceApps, SERVICE_COMMAND_TOPICS } from '../test/e2e/scenario/services';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startBroker } = require('../tools/kafka/broker') as { startBroker: (o?: { log?: (m: string) => void }) => Promise<{ brokers: string; stop(): Promise<void> }> };
 
 const BURST = Number(process.env.BENCH_KAFKA_BURST ?? 20_000);
@@ -192,7 +191,11 @@ async function systemRound(brokers: string, round: number): Promise<RoundFigures
   } finally {
     await reader.stop();
     await client.close();
-    for (const app of apps.values()) await app.stop();
+    for (const [service, app] of apps) {
+      await app.stop();
+      // BENCH_KAFKA_LOGS=<dir>: keep each service's log of the round (to see where the time went).
+      if (process.env.BENCH_KAFKA_LOGS) writeFileSync(join(process.env.BENCH_KAFKA_LOGS, `${service}-round${round}.log`), app.output());
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -216,7 +219,38 @@ export default async function kafkaCommandsBench(): Promise<void> {
   } finally {
     await broker?.stop();
   }
+  const stat = (values: readonly number[]) => ({ median: median(values), min: Math.min(...values), max: Math.max(...values), rounds: values });
+  const throughput = { system: stat(system.map((r) => r.perSec)), echo: stat(echo.map((r) => r.perSec)) };
+  const p99 = { system: stat(system.map((r) => r.p99Ms)), echo: stat(echo.map((r) => r.p99Ms)) };
   const result = {
+    bench: 'kafka-commands',
+    // The rows in the shape bench/run.ts's summary table reads (measure vs baseline of the same run).
+    rows: [
+      {
+        bench: 'kafka-commands',
+        measure: `Kafka commands/s, 4 service processes, burst of ${BURST}`,
+        unit: 'commands/s',
+        higherIsBetter: true,
+        value: throughput.system,
+        baseline: 'bare kafkajs echo loop, same broker and count',
+        baselineValue: throughput.echo,
+        ratio: throughput.system.median / throughput.echo.median,
+        target: '>= 0.3x',
+        met: throughput.system.median / throughput.echo.median >= 0.3,
+      },
+      {
+        bench: 'kafka-commands',
+        measure: `Kafka command p99 (send to reply), burst of ${BURST}`,
+        unit: 'ms',
+        higherIsBetter: false,
+        value: p99.system,
+        baseline: 'bare kafkajs echo loop p99',
+        baselineValue: p99.echo,
+        ratio: p99.system.median / p99.echo.median,
+        target: '<= 2,000 ms',
+        met: p99.system.median <= 2_000,
+      },
+    ],
     name: 'kafka-commands',
     burst: BURST,
     rounds: ROUNDS,
