@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@backstop/event-store';
 import { waitUntil, sleep } from '@backstop/testing';
-import { startConsumer, DeadLetter } from './consumer-runner';
-import { encodeEnvelope, makeEnvelope } from './envelope';
+import { startConsumer, DeadLetter, HandlerContext } from './consumer-runner';
+import { encodeEnvelope, Envelope, makeEnvelope } from './envelope';
 import { RedeliverLaterError } from './errors';
 import { ConsumerHandle, MessageBus, TransportMessage } from './port';
 
@@ -164,6 +164,61 @@ export function messageBusContract(adapterName: string, makeBus: () => Promise<M
         expect(dead[2].detail).toMatch(/"Unheard" is not handled/);
         expect(dead[4].detail).toMatch(/handler exploded \(after 3 attempts\)/);
         expect(dead.every((d) => d.source.topic === t)).toBe(true);
+      });
+
+      it('commits no offset before the batch\'s replies are sent: a consumer stopped meanwhile leaves them to the next, which repeats the stored replies', async () => {
+        const t = topic('durable');
+        const replies = topic('replies');
+        const dlq = topic('dlq');
+        await bus.ensureTopics([t, replies, dlq]);
+        const answered: string[] = [];
+        await consume(bus, `reader-${replies}`, [replies], async (m) => void answered.push(m.key));
+        let brokerDown = true;
+        const flaky: MessageBus = {
+          kind: bus.kind,
+          location: bus.location,
+          ensureTopics: (topics) => bus.ensureTopics(topics),
+          subscribe: (o) => bus.subscribe(o),
+          close: async () => undefined,
+          publish: async (to, messages) => {
+            if (to === replies && brokerDown) throw new RedeliverLaterError(new Error('broker down'));
+            await bus.publish(to, messages);
+          },
+        };
+        const handled: string[] = [];
+        const repeated: string[] = [];
+        const options = {
+          groupId: `runner-${t}`,
+          topics: [t],
+          dlqTopic: dlq,
+          processed: store,
+          accepts: (type: string) => type === 'Ping',
+          retryBackoffMs: 10,
+          redeliveryBackoffMsMax: 50,
+          handle: async (envelope: Envelope, _m: TransportMessage, context: HandlerContext) => {
+            handled.push(envelope.id);
+            context.publish(replies, [{ key: envelope.id, value: 'pong' }]);
+            return envelope.id;
+          },
+          onDuplicate: async (_envelope: Envelope, stored: string, context: HandlerContext) => {
+            repeated.push(stored);
+            context.publish(replies, [{ key: stored, value: 'pong again' }]);
+          },
+        };
+        const first = await startConsumer({ ...options, bus: flaky });
+        const pings = Array.from({ length: 5 }, () => makeEnvelope({ type: 'Ping', key: 'k', time: '2026-01-01T00:00:00Z', payload: {} }));
+        await bus.publish(t, pings.map((p) => encodeEnvelope(p)));
+        await waitUntil(() => (handled.length >= 5 && first.status().state === 'retrying') || undefined, waitMs, 'five handled, their replies failing');
+        await first.stop();
+        expect(answered).toEqual([]);
+        brokerDown = false;
+        handles.push(await startConsumer({ ...options, bus: flaky }));
+        await waitUntil(() => new Set(answered).size >= 5 || undefined, waitMs, 'the five replies from the next consumer');
+        // Handled once (the store remembers them); their offsets were not committed, so the next consumer
+        // got them again and re-sent the stored replies.
+        expect(handled).toEqual(pings.map((p) => p.id));
+        expect([...repeated].sort()).toEqual(pings.map((p) => p.id).sort());
+        expect([...new Set(answered)].sort()).toEqual(pings.map((p) => p.id).sort());
       });
 
       it.each([1, 4])('publishes what handlers queue batched, retries a failed publish in place, and handles each message once, in key order (concurrency %i)', async (concurrency) => {
