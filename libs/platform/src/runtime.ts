@@ -16,6 +16,7 @@ import {
   KafkaBus,
   makeEnvelope,
   MessageBus,
+  OutgoingMessage,
   startConsumer,
   TOPICS,
   TopicName,
@@ -57,6 +58,9 @@ const COMMAND_TOPICS: Record<ServiceName, TopicName> = {
   'margin-monitor': TOPICS.marginCommands,
   'default-settlement': TOPICS.settlementCommands,
 };
+
+/** Commands of one Kafka batch handled at once (different keys only; one key stays in offset order). */
+const COMMAND_BATCH_CONCURRENCY = 8;
 
 /** For the command consumer: no message-id record of its own (CommandBus keeps id → body → reply). */
 const PIPELINE_DEDUPES = {
@@ -240,6 +244,11 @@ export class Runtime {
 
   /** Publish a reply on backstop.replies (key = command id). */
   async publishReply(command: Envelope, reply: CommandReply): Promise<void> {
+    await this.bus.publish(this.topics.of(TOPICS.replies), [this.replyMessage(command, reply)]);
+  }
+
+  /** The reply record for backstop.replies (key = command id). */
+  replyMessage(command: Envelope, reply: CommandReply): OutgoingMessage {
     const envelope = makeEnvelope({
       type: reply.status === 'ACCEPTED' ? 'CommandAccepted' : 'CommandRejected',
       key: command.id,
@@ -249,7 +258,7 @@ export class Runtime {
       ...currentTraceCarrier(),
       payload: reply,
     });
-    await this.bus.publish(this.topics.of(TOPICS.replies), [encodeEnvelope(envelope)]);
+    return encodeEnvelope(envelope);
   }
 
   /**
@@ -392,12 +401,18 @@ export class Runtime {
       // first body's reply. So every delivery goes through the pipeline, and a redelivered command
       // gets its stored reply again (the client may have missed the first one).
       processed: PIPELINE_DEDUPES,
+      // Commands on different keys run side by side within a batch (each still decided on its own
+      // stream with its revision check), so their appends share the store's group commit.
+      concurrency: COMMAND_BATCH_CONCURRENCY,
       logger: this.logger.child({ component: 'command-consumer', service }),
       metrics: this.metrics,
       accepts: (type) => this.commands.definitionsFor(service).some((d) => d.type === type),
-      handle: async (envelope) => {
+      // The reply is queued and published with the rest of the batch's replies (one produce), before
+      // the batch's offsets are committed: a crash in between re-runs the commands, which answer
+      // with their stored replies.
+      handle: async (envelope, _message, context) => {
         const reply = await this.commands.execute(envelope);
-        await this.publishReply(envelope, reply);
+        context.publish(this.topics.of(TOPICS.replies), [this.replyMessage(envelope, reply)]);
       },
     });
     this.catchingUp.set(this.topics.group(`${service}.commands`), [this.topics.of(COMMAND_TOPICS[service])]);

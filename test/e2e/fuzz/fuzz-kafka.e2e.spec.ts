@@ -22,7 +22,7 @@ const BATCH_BYTES_MAX = 600_000;
 const BATCH_MESSAGES_MAX = 500;
 
 /**
- * Issue 9: FUZZ_KAFKA_RUNS (default 2,500; FUZZ_RUNS=10000 for 10,000) hostile messages on EACH command topic, over the real broker,
+ * Issue 9: FUZZ_KAFKA_RUNS (default 10,000) hostile messages on EACH command topic, over the real broker,
  * into the four services in one process. Every message gets a rejection reply or a dead-letter
  * record with a reason; no consumer stops (a command sent afterwards is answered and /health/ready
  * is 200); nothing is written to the store for any of them. FUZZ_SEED / FUZZ_RUNS change the run.

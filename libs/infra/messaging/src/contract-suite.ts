@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '@backstop/event-store';
 import { waitUntil, sleep } from '@backstop/testing';
-import { startConsumer, DeadLetter } from './consumer-runner';
-import { encodeEnvelope, makeEnvelope } from './envelope';
+import { startConsumer, DeadLetter, HandlerContext } from './consumer-runner';
+import { encodeEnvelope, Envelope, makeEnvelope } from './envelope';
+import { RedeliverLaterError } from './errors';
 import { ConsumerHandle, MessageBus, TransportMessage } from './port';
 
 /**
@@ -83,6 +84,32 @@ export function messageBusContract(adapterName: string, makeBus: () => Promise<M
       expect(got).toEqual(['a', 'b', 'c', 'd', 'e']);
     });
 
+    it('a batch handler: what it committed is not redelivered after it throws; the rest is, in order', async () => {
+      const t = topic('batch');
+      await bus.ensureTopics([t]);
+      const seen: string[] = [];
+      let failOnce = true;
+      const handle = await bus.subscribe({
+        groupId: `g-${t}`,
+        topics: [t],
+        handleBatch: async (messages, control) => {
+          for (const [i, m] of messages.entries()) {
+            seen.push(m.value.toString());
+            if (failOnce && m.value.toString() === 'c') {
+              failOnce = false;
+              throw new Error('transient');
+            }
+            await control.commit(i + 1);
+          }
+        },
+      });
+      handles.push(handle);
+      await bus.publish(t, ['a', 'b', 'c', 'd', 'e'].map((v) => ({ key: 'same', value: v })));
+      await waitUntil(() => seen.includes('e') || undefined, waitMs, 'all five');
+      await sleep(300);
+      expect(seen).toEqual(['a', 'b', 'c', 'c', 'd', 'e']);
+    });
+
     describe('consumer runner', () => {
       const store = new SqliteEventStore(join(mkdtempSync(join(tmpdir(), 'backstop-runner-')), 'processed.db'));
       afterAll(() => store.close());
@@ -137,6 +164,133 @@ export function messageBusContract(adapterName: string, makeBus: () => Promise<M
         expect(dead[2].detail).toMatch(/"Unheard" is not handled/);
         expect(dead[4].detail).toMatch(/handler exploded \(after 3 attempts\)/);
         expect(dead.every((d) => d.source.topic === t)).toBe(true);
+      });
+
+      it('commits no offset before the batch\'s replies are sent: a consumer stopped meanwhile leaves them to the next, which repeats the stored replies', async () => {
+        const t = topic('durable');
+        const replies = topic('replies');
+        const dlq = topic('dlq');
+        await bus.ensureTopics([t, replies, dlq]);
+        const answered: string[] = [];
+        await consume(bus, `reader-${replies}`, [replies], async (m) => void answered.push(m.key));
+        let brokerDown = true;
+        const flaky: MessageBus = {
+          kind: bus.kind,
+          location: bus.location,
+          ensureTopics: (topics) => bus.ensureTopics(topics),
+          subscribe: (o) => bus.subscribe(o),
+          close: async () => undefined,
+          publish: async (to, messages) => {
+            if (to === replies && brokerDown) throw new RedeliverLaterError(new Error('broker down'));
+            await bus.publish(to, messages);
+          },
+        };
+        const handled: string[] = [];
+        const repeated: string[] = [];
+        const options = {
+          groupId: `runner-${t}`,
+          topics: [t],
+          dlqTopic: dlq,
+          processed: store,
+          accepts: (type: string) => type === 'Ping',
+          retryBackoffMs: 10,
+          redeliveryBackoffMsMax: 50,
+          handle: async (envelope: Envelope, _m: TransportMessage, context: HandlerContext) => {
+            handled.push(envelope.id);
+            context.publish(replies, [{ key: envelope.id, value: 'pong' }]);
+            return envelope.id;
+          },
+          onDuplicate: async (_envelope: Envelope, stored: string, context: HandlerContext) => {
+            repeated.push(stored);
+            context.publish(replies, [{ key: stored, value: 'pong again' }]);
+          },
+        };
+        const first = await startConsumer({ ...options, bus: flaky });
+        const pings = Array.from({ length: 5 }, () => makeEnvelope({ type: 'Ping', key: 'k', time: '2026-01-01T00:00:00Z', payload: {} }));
+        await bus.publish(t, pings.map((p) => encodeEnvelope(p)));
+        await waitUntil(() => (handled.length >= 5 && first.status().state === 'retrying') || undefined, waitMs, 'five handled, their replies failing');
+        await first.stop();
+        expect(answered).toEqual([]);
+        brokerDown = false;
+        handles.push(await startConsumer({ ...options, bus: flaky }));
+        await waitUntil(() => new Set(answered).size >= 5 || undefined, waitMs, 'the five replies from the next consumer');
+        // Handled once (the store remembers them); their offsets were not committed, so the next consumer
+        // got them again and re-sent the stored replies.
+        expect(handled).toEqual(pings.map((p) => p.id));
+        expect([...repeated].sort()).toEqual(pings.map((p) => p.id).sort());
+        expect([...new Set(answered)].sort()).toEqual(pings.map((p) => p.id).sort());
+      });
+
+      it.each([1, 4])('publishes what handlers queue batched, retries a failed publish in place, and handles each message once, in key order (concurrency %i)', async (concurrency) => {
+        const t = topic('batched');
+        const replies = topic('replies');
+        const dlq = topic('dlq');
+        await bus.ensureTopics([t, replies, dlq]);
+        const answered: string[] = [];
+        await consume(bus, `reader-${replies}`, [replies], async (m) => void answered.push(m.key));
+        const sends: number[] = [];
+        let failures = 3;
+        // The broker answering "not now" to the first reply produces (a real outage is in errors.int.spec.ts).
+        const blipping: MessageBus = {
+          kind: bus.kind,
+          location: bus.location,
+          ensureTopics: (topics) => bus.ensureTopics(topics),
+          subscribe: (o) => bus.subscribe(o),
+          close: async () => undefined,
+          publish: async (to, messages) => {
+            if (to === replies) {
+              if (failures > 0) {
+                failures -= 1;
+                throw new RedeliverLaterError(new Error('broker blip'));
+              }
+              sends.push(messages.length);
+            }
+            await bus.publish(to, messages);
+          },
+        };
+        const handled: string[] = [];
+        const statuses = new Set<string>();
+        const runner = await startConsumer({
+          bus: blipping,
+          groupId: `runner-${t}`,
+          topics: [t],
+          dlqTopic: dlq,
+          processed: store,
+          accepts: (type) => type === 'Ping',
+          retryBackoffMs: 10,
+          concurrency,
+          // Flush by the batch, not by the clock: the count of produces below then does not depend on the host's speed.
+          batchFlushMs: 60_000,
+          handle: async (envelope, _message, context) => {
+            handled.push(envelope.id);
+            // Give other keys a chance to overtake (they may when concurrency > 1).
+            if (Number(envelope.payload.n) % 7 === 0) await sleep(1);
+            context.publish(replies, [{ key: envelope.id, value: 'pong' }]);
+            return 'ok';
+          },
+        });
+        handles.push(runner);
+        const watcher = setInterval(() => statuses.add(runner.status().state), 5);
+        const count = 300;
+        const pings = Array.from({ length: count }, (_, n) => makeEnvelope({ type: 'Ping', key: `k${n % 5}`, time: '2026-01-01T00:00:00Z', payload: { n } }));
+        await bus.publish(t, pings.map((p) => encodeEnvelope(p)));
+        try {
+          await waitUntil(() => new Set(answered).size >= count || undefined, waitMs, `${count} replies`);
+          await sleep(300);
+        } finally {
+          clearInterval(watcher);
+        }
+        expect([...handled].sort()).toEqual(pings.map((p) => p.id).sort());
+        for (let k = 0; k < 5; k += 1) {
+          const ofKey = new Set(pings.filter((p) => p.key === `k${k}`).map((p) => p.id));
+          expect(handled.filter((id) => ofKey.has(id))).toEqual(pings.filter((p) => p.key === `k${k}`).map((p) => p.id));
+        }
+        expect([...answered].sort()).toEqual(pings.map((p) => p.id).sort());
+        expect(sends.reduce((a, b) => a + b, 0)).toBe(count);
+        // Batched: one produce per fetched batch (a few per partition), far fewer than replies.
+        expect(sends.length).toBeLessThanOrEqual(count / 10);
+        expect(statuses).toContain('retrying');
+        expect(runner.status().state).toBe('running');
       });
     });
   });

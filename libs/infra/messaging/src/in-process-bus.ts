@@ -15,7 +15,7 @@ interface Group {
 /**
  * Kafka's semantics in memory, for the single-process default and unit tests: one partition per
  * topic (so per-key order holds trivially), committed offsets per consumer group, redelivery of a
- * message whose handler threw. Nothing survives the process: durable state lives in the event store.
+ * message whose handler threw (for a batch handler: of what it had not committed). Nothing survives the process: durable state lives in the event store.
  */
 export class InProcessBus implements MessageBus {
   readonly kind = 'in-process';
@@ -25,7 +25,12 @@ export class InProcessBus implements MessageBus {
   private readonly wakers = new Set<() => void>();
   private closed = false;
 
-  constructor(private readonly retainMax: number = BUS_LIMITS.inProcessRetainMax, private readonly redeliveryMs = 50) {}
+  constructor(
+    private readonly retainMax: number = BUS_LIMITS.inProcessRetainMax,
+    private readonly redeliveryMs = 50,
+    /** Messages handed to a `handleBatch` subscriber at once (Kafka's fetch is bounded by bytes instead). */
+    private readonly batchMax = 500,
+  ) {}
 
   async ensureTopics(topics: readonly string[]): Promise<void> {
     topics.forEach((t) => this.log(t));
@@ -56,6 +61,7 @@ export class InProcessBus implements MessageBus {
   }
 
   async subscribe(options: SubscribeOptions): Promise<ConsumerHandle> {
+    if (!options.handle === !options.handleBatch) throw new Error(`subscribe of ${options.groupId}: give either handle or handleBatch`);
     const group = this.group(options.groupId);
     if (group.active) throw new Error(`consumer group ${options.groupId} already has an active consumer in this process`);
     group.active = true;
@@ -84,14 +90,20 @@ export class InProcessBus implements MessageBus {
 
     const loop = (async () => {
       while (!stopped) {
-        const next = this.nextFor(group, options.topics);
-        if (!next) {
+        const batch = this.batchFor(group, options.topics, options.handleBatch ? this.batchMax : 1);
+        if (batch.length === 0) {
           await idle(1_000);
           continue;
         }
+        const topic = batch[0].topic;
+        const commit = async (count: number) => {
+          if (count > batch.length) throw new RangeError(`commit of ${count} messages; the batch has ${batch.length}`);
+          if (count > 0) group.committed.set(topic, Math.max(group.committed.get(topic) ?? 0, Number(batch[count - 1].offset) + 1));
+        };
         try {
-          await options.handle(next);
-          group.committed.set(next.topic, Number(next.offset) + 1);
+          if (options.handleBatch) await options.handleBatch(batch, { heartbeat: async () => undefined, isActive: () => !stopped, commit });
+          else await options.handle!(batch[0]);
+          await commit(batch.length);
         } catch {
           await idle(this.redeliveryMs);
         }
@@ -115,14 +127,15 @@ export class InProcessBus implements MessageBus {
     this.wakers.forEach((wake) => wake());
   }
 
-  private nextFor(group: Group, topics: readonly string[]): TransportMessage | undefined {
+  /** Up to `max` uncommitted messages of the first topic that has any (a batch is one topic, as on Kafka). */
+  private batchFor(group: Group, topics: readonly string[], max: number): TransportMessage[] {
     for (const topic of topics) {
       const log = this.log(topic);
       const committed = Math.max(group.committed.get(topic) ?? log.base, log.base);
       const index = committed - log.base;
-      if (index < log.messages.length) return log.messages[index];
+      if (index < log.messages.length) return log.messages.slice(index, index + max);
     }
-    return undefined;
+    return [];
   }
 
   private log(topic: string): TopicLog {

@@ -1,7 +1,7 @@
-import { Admin, Consumer, IHeaders, Kafka, KafkaConfig, logLevel, LogEntry, Producer, SASLOptions } from 'kafkajs';
+import { Admin, Consumer, IHeaders, Kafka, KafkaConfig, KafkaMessage, logLevel, LogEntry, Producer, SASLOptions } from 'kafkajs';
 import { compressionType, KafkaCompression, registerKafkaCodecs, UNDECODABLE_CONTINUATION, UNDECODABLE_HEADER, UndecodableBatch } from './kafka-codecs';
 import { DEFAULT_KAFKA_COMPRESSION, KafkaSaslConfig, KafkaTlsConfig } from './kafka-config';
-import { BUS_LIMITS, ConsumerHandle, ConsumerStatus, MessageBus, OutgoingMessage, SubscribeOptions } from './port';
+import { BUS_LIMITS, ConsumerHandle, ConsumerStatus, MessageBus, OutgoingMessage, SubscribeOptions, TransportMessage } from './port';
 
 export interface KafkaBusConfig {
   /** KAFKA_BROKERS, comma separated host:port. */
@@ -31,8 +31,9 @@ const CRASH_QUIET_MS = 60_000;
 
 /**
  * kafkajs behind the bus port. The producer is idempotent with acks=all, so a retried send is not
- * duplicated by the broker. Consumers run one message at a time per partition (key order) and
- * commit only after the handler resolved; the consumer runner makes sure handlers do not throw on
+ * duplicated by the broker. Consumers run one message (`handle`, eachMessage) or one fetched batch
+ * (`handleBatch`, eachBatch) at a time per partition (key order) and commit only what the handler
+ * resolved; the consumer runner makes sure handlers do not throw on
  * bad input (they dead-letter it), so one poison message never blocks a partition.
  * Every codec (none, gzip, snappy, lz4, zstd) is consumed (kafka-codecs.ts); a batch that cannot be
  * decoded reaches the handler as one message flagged `undecodable` carrying the raw batch bytes.
@@ -125,6 +126,7 @@ export class KafkaBus implements MessageBus {
   }
 
   async subscribe(options: SubscribeOptions): Promise<ConsumerHandle> {
+    if (!options.handle === !options.handleBatch) throw new Error(`subscribe of ${options.groupId}: give either handle or handleBatch`);
     const consumer = this.kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: 10_000,
@@ -178,33 +180,72 @@ export class KafkaBus implements MessageBus {
     await this.ensureTopics(options.topics);
     await consumer.connect();
     await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true });
-    await consumer.run({
-      autoCommit: true,
-      autoCommitInterval: 500,
-      partitionsConsumedConcurrently: 1,
-      eachMessage: async ({ topic, partition, message }) => {
-        const marker = message.headers?.[UNDECODABLE_HEADER];
-        let undecodable: string | undefined;
-        if (marker !== undefined) {
-          const text = (Array.isArray(marker) ? marker[0] : marker)?.toString() ?? '';
-          if (text === UNDECODABLE_CONTINUATION) return; // the rest of a batch already handed on
-          const batch = JSON.parse(text) as UndecodableBatch;
-          undecodable = `${batch.reason} (batch of ${batch.records} records from offset ${batch.firstOffset})`;
-          this.config.log?.('error', 'Kafka batch could not be decoded; dead-lettering its raw bytes', { consumerGroup: options.groupId, topic, partition, ...batch });
-          this.config.onUndecodable?.({ ...batch, groupId: options.groupId, topic, partition });
-        }
-        await options.handle({
-          ...(undecodable === undefined ? {} : { undecodable }),
-          topic,
-          partition,
-          offset: message.offset,
-          key: message.key?.toString('utf8') ?? '',
-          value: message.value ?? Buffer.alloc(0),
-          headers: decodeHeaders(message.headers),
-        });
-        this.crashed.delete(options.groupId);
-      },
-    });
+    /** The message as the port hands it on, or undefined for the rest of an undecodable batch (already handed on). */
+    const toTransport = (topic: string, partition: number, message: KafkaMessage): TransportMessage | undefined => {
+      const marker = message.headers?.[UNDECODABLE_HEADER];
+      let undecodable: string | undefined;
+      if (marker !== undefined) {
+        const text = (Array.isArray(marker) ? marker[0] : marker)?.toString() ?? '';
+        if (text === UNDECODABLE_CONTINUATION) return undefined;
+        const batch = JSON.parse(text) as UndecodableBatch;
+        undecodable = `${batch.reason} (batch of ${batch.records} records from offset ${batch.firstOffset})`;
+        this.config.log?.('error', 'Kafka batch could not be decoded; dead-lettering its raw bytes', { consumerGroup: options.groupId, topic, partition, ...batch });
+        this.config.onUndecodable?.({ ...batch, groupId: options.groupId, topic, partition });
+      }
+      return {
+        ...(undecodable === undefined ? {} : { undecodable }),
+        topic,
+        partition,
+        offset: message.offset,
+        key: message.key?.toString('utf8') ?? '',
+        value: message.value ?? Buffer.alloc(0),
+        headers: decodeHeaders(message.headers),
+      };
+    };
+    const { handle, handleBatch } = options;
+    if (handleBatch) {
+      await consumer.run({
+        autoCommit: true,
+        autoCommitInterval: 500,
+        partitionsConsumedConcurrently: 1,
+        // Offsets are resolved only for what the handler says is durable (control.commit, or the
+        // whole batch when it resolves); what is left unresolved is fetched again.
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+          const messages: TransportMessage[] = [];
+          for (const message of batch.messages) {
+            const transport = toTransport(batch.topic, batch.partition, message);
+            if (transport) messages.push(transport);
+          }
+          let committed = 0;
+          const commit = async (count: number) => {
+            if (count <= committed) return;
+            if (count > messages.length) throw new RangeError(`commit of ${count} messages; the batch has ${messages.length}`);
+            committed = count;
+            resolveOffset(count === messages.length ? batch.lastOffset() : messages[count - 1].offset);
+            await commitOffsetsIfNecessary();
+            this.crashed.delete(options.groupId);
+          };
+          if (messages.length > 0) {
+            await handleBatch(messages, { heartbeat, isActive: () => isRunning() && !isStale(), commit });
+          }
+          await commit(messages.length);
+          if (messages.length === 0) resolveOffset(batch.lastOffset());
+        },
+      });
+    } else if (handle) {
+      await consumer.run({
+        autoCommit: true,
+        autoCommitInterval: 500,
+        partitionsConsumedConcurrently: 1,
+        eachMessage: async ({ topic, partition, message }) => {
+          const transport = toTransport(topic, partition, message);
+          if (!transport) return; // the rest of a batch already handed on
+          await handle(transport);
+          this.crashed.delete(options.groupId);
+        },
+      });
+    }
     await joined;
     return {
       status: () => status,

@@ -21,11 +21,27 @@ export interface TransportMessage {
   readonly undecodable?: string;
 }
 
+/** What a batch handler may do while it works through a batch (see SubscribeOptions.handleBatch). */
+export interface BatchControl {
+  /** Keeps the group membership alive during a long batch (cheap: the adapter throttles it). Throws when the group rebalances. */
+  heartbeat(): Promise<void>;
+  /** False once the consumer is stopping or no longer owns the partition: stop, the uncommitted rest is redelivered. */
+  isActive(): boolean;
+  /** The first `count` messages of the batch are done (their effects durable): commit them now. */
+  commit(count: number): Promise<void>;
+}
+
 export interface SubscribeOptions {
   readonly groupId: string;
   readonly topics: readonly string[];
   /** Called in order per partition (per key). Resolve = commit; throw = redelivered. */
-  readonly handle: (message: TransportMessage) => Promise<void>;
+  readonly handle?: (message: TransportMessage) => Promise<void>;
+  /**
+   * Instead of `handle`: the messages of one fetch from one partition, in order. Resolve = all of them
+   * are done and committed; throw = what was not committed through `control.commit` is redelivered.
+   * Offsets are committed only after the handler says the effects are durable.
+   */
+  readonly handleBatch?: (messages: readonly TransportMessage[], control: BatchControl) => Promise<void>;
   /** Start from the earliest offset when the group has none committed (default true). */
   readonly fromBeginning?: boolean;
 }
