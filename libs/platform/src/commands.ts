@@ -1,5 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
+import { NOT_YET_KNOWN } from '@backstop/contracts';
 import { Causation, DomainRejection, Violation } from '@backstop/kernel';
 import { EventStore } from '@backstop/event-store';
 import { Envelope, flattenValidationErrors } from '@backstop/messaging';
@@ -21,6 +22,11 @@ export interface CommandReply {
   readonly events?: readonly string[];
   /** REJECTED: every violated field and rule. */
   readonly violations?: readonly Violation[];
+  /**
+   * REJECTED only because a fact from another service has not reached this one yet (rule
+   * notYetKnown): the same command, retried with the same id later, may be accepted.
+   */
+  readonly retryable?: boolean;
 }
 
 export interface CommandContext {
@@ -215,7 +221,8 @@ export class CommandBus {
    */
   private async finish(envelope: Envelope, hash: string, reply: CommandReply): Promise<CommandReply> {
     if (reply.status === 'ACCEPTED') await this.store.recordProcessed(CONSUMER, envelope.id, JSON.stringify({ hash, reply }));
-    else this.rejections.put(envelope.id, hash, reply, this.now().getTime());
+    // A retryable rejection is not remembered: the retry of the same id is decided again.
+    else if (!reply.retryable) this.rejections.put(envelope.id, hash, reply, this.now().getTime());
     this.logger.info('command handled', {
       commandId: envelope.id,
       type: envelope.type,
@@ -272,7 +279,8 @@ export class CommandBus {
       };
     } catch (err) {
       if (err instanceof DomainRejection) {
-        return rejected(err.violations.map((v) => ({ ...v, field: v.field.startsWith('payload.') ? v.field : `payload.${v.field}` })));
+        const reply = rejected(err.violations.map((v) => ({ ...v, field: v.field.startsWith('payload.') ? v.field : `payload.${v.field}` })));
+        return err.violations.every((v) => v.rule === NOT_YET_KNOWN) ? { ...reply, retryable: true } : reply;
       }
       throw err;
     }

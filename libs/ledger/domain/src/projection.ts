@@ -1,3 +1,4 @@
+import { isReadModelStream } from '@backstop/contracts';
 import { createHash } from 'node:crypto';
 import { currencyOf, fromMinor } from '@backstop/kernel';
 import { ACCOUNT_KINDS, AccountClass, AccountKind, AccountRef, accountName, floorGroupOf, NormalSide, partiesOf } from './accounts';
@@ -76,6 +77,11 @@ export class LedgerProjection {
   apply(event: SourceEvent): readonly Posting[] {
     if (event.position <= this.positionValue) {
       throw new LedgerInvariantViolation(event, `out of order: position ${event.position} after ${this.positionValue}`);
+    }
+    // A service's copy of another's fact (its read model) is not a new fact: the source is booked.
+    if (isReadModelStream(event.stream)) {
+      this.advance(event);
+      return [];
     }
     if (!isLedgerEventType(event.type)) {
       this.unmapped.set(event.type, (this.unmapped.get(event.type) ?? 0) + 1);
