@@ -1,10 +1,10 @@
 import { FACT_OBSERVED, NOT_YET_KNOWN, READ_MODEL_CATEGORY } from '@backstop/contracts';
 import { DomainRejection } from '@backstop/kernel';
-import { DuplicateEventIdError, StoredEvent } from '@backstop/event-store';
+import { DuplicateEventIdError, EventStore, StoredEvent } from '@backstop/event-store';
 import { Envelope, InvalidMessageError, TopicName } from '@backstop/messaging';
 import { ServiceName } from './config';
 import { deterministicUuid } from './ids';
-import type { ConsumerDefinition, Runtime } from './runtime';
+import type { ConsumerDefinition } from './runtime';
 
 /** Another service's fact as this service kept it: the source event's type, stream, revision and data. */
 export interface KeptFact {
@@ -42,11 +42,11 @@ const WAIT_FOR_FACTS_MS_MAX = 30_000;
  * reject with notYetKnown (see notYetKnown()), which replies say is retryable.
  */
 export class ReadModel {
-  private readonly seen = new Map<TopicName, bigint>();
   private readonly waiters = new Set<() => void>();
 
   constructor(
-    private readonly runtime: Runtime,
+    /** This service's own store. */
+    private readonly store: EventStore,
     readonly options: ReadModelOptions,
   ) {}
 
@@ -55,15 +55,9 @@ export class ReadModel {
     return `${READ_MODEL_CATEGORY}-${this.options.service}:${sourceStream}`;
   }
 
-  /** The consumer that feeds this read model (register it with the runtime). */
+  /** The consumer that feeds this read model (register it with the runtime: Kafka when distributed, the store in one process). */
   consumer(): ConsumerDefinition {
     return { name: this.options.name, service: this.options.service, topics: this.options.topics, types: this.options.types, handle: (envelope) => this.observe(envelope) };
-  }
-
-  /** Registers the feeding consumer; returns this (for a one-line set-up in a module). */
-  register(): this {
-    this.runtime.registerConsumer(this.consumer());
-    return this;
   }
 
   /** Keeps one fact: idempotent by the source event id. */
@@ -74,11 +68,11 @@ export class ReadModel {
     }
     const fact: KeptFact = { type: envelope.type, stream, revision, sourcePosition: typeof position === 'string' ? position : '0', data };
     try {
-      await this.runtime.store.append(
+      await this.store.append(
         this.viewStream(stream),
         [
           {
-            id: deterministicUuid('read-model', this.options.service, envelope.id),
+            id: this.keptId(envelope.id),
             type: FACT_OBSERVED,
             data: { ...fact },
             metadata: { sourceEventId: envelope.id, occurredAt: envelope.time, correlationId: envelope.correlationId, causationId: envelope.id },
@@ -90,12 +84,12 @@ export class ReadModel {
       // The same fact kept before under another append (a redelivery racing a retry): nothing to do.
       if (!(err instanceof DuplicateEventIdError)) throw err;
     }
-    this.markSeen(envelope, fact);
+    for (const wake of [...this.waiters]) wake();
   }
 
   /** The kept facts of one source stream, in the source's revision order. */
   async facts(sourceStream: string): Promise<KeptFact[]> {
-    const stored = await this.runtime.store.readStream(this.viewStream(sourceStream));
+    const stored = await this.store.readStream(this.viewStream(sourceStream));
     return stored.map(keptFactOf).filter((f): f is KeptFact => f !== undefined).sort((a, b) => a.revision - b.revision);
   }
 
@@ -106,12 +100,16 @@ export class ReadModel {
   }
 
   /**
-   * Resolves once this process has kept a fact of `topic` at or after source position `position`
-   * (e.g. the facts before a trigger from the same service); false after `timeoutMs`.
+   * Resolves true once the source event `sourceEventId` of `sourceStream` is kept (with every fact
+   * of that stream before it: one stream's events travel in order on one partition), false after
+   * `timeoutMs`. A consumer reacting to a fact waits here for its own read model to reach it.
    */
-  async waitForSeen(topic: TopicName, position: bigint, timeoutMs = WAIT_FOR_FACTS_MS_MAX): Promise<boolean> {
+  async waitForFact(sourceStream: string, sourceEventId: string, timeoutMs = WAIT_FOR_FACTS_MS_MAX): Promise<boolean> {
+    const id = this.keptId(sourceEventId);
     const deadline = Date.now() + Math.min(timeoutMs, WAIT_FOR_FACTS_MS_MAX);
-    while ((this.seen.get(topic) ?? -1n) < position) {
+    for (;;) {
+      const stored = await this.store.readStream(this.viewStream(sourceStream));
+      if (stored.some((e) => e.id === id)) return true;
       const left = deadline - Date.now();
       if (left <= 0) return false;
       await new Promise<void>((resolve) => {
@@ -124,36 +122,12 @@ export class ReadModel {
         this.waiters.add(wake);
       });
     }
-    return true;
   }
 
-  private markSeen(envelope: Envelope, fact: KeptFact): void {
-    const topic = this.options.topics.find((t) => topicOfType(t, envelope)) ?? this.options.topics[0];
-    const position = /^[0-9]+$/.test(fact.sourcePosition) ? BigInt(fact.sourcePosition) : 0n;
-    if (position > (this.seen.get(topic) ?? -1n)) this.seen.set(topic, position);
-    for (const wake of [...this.waiters]) wake();
+  private keptId(sourceEventId: string): string {
+    return deterministicUuid('read-model', this.options.service, sourceEventId);
   }
 }
-
-/** Which of a read model's topics an envelope came from: its stream's category names the owner. */
-function topicOfType(topic: TopicName, envelope: Envelope): boolean {
-  const stream = String(envelope.payload._stream ?? '');
-  const category = stream.slice(0, Math.max(0, stream.indexOf('-')));
-  return TOPIC_OF_CATEGORY[category] === topic;
-}
-
-const TOPIC_OF_CATEGORY: Record<string, TopicName> = {
-  party: 'backstop.events.intake',
-  contract: 'backstop.events.intake',
-  collateral: 'backstop.events.intake',
-  quote: 'backstop.events.pricing',
-  coverage: 'backstop.events.pricing',
-  pricing: 'backstop.events.pricing',
-  margin: 'backstop.events.margin',
-  market: 'backstop.events.margin',
-  pool: 'backstop.events.settlement',
-  default: 'backstop.events.settlement',
-};
 
 /** A FactObserved event as the fact it keeps (undefined for anything else). */
 export function keptFactOf(event: Pick<StoredEvent, 'type' | 'data'>): KeptFact | undefined {

@@ -89,7 +89,7 @@ export class PricingService {
     this.accounts = new StreamCache(store, accountDecider);
     this.markets = new StreamCache(store, marketDecider);
     this.credits = new StreamCache(store, creditDecider);
-    this.facts = new ReadModel(runtime, { service: 'premium-pricing', ...PRICING_FACTS });
+    this.facts = new ReadModel(runtime.store, { service: 'premium-pricing', ...PRICING_FACTS });
     this.logger = runtime.logger.child({ component: 'premium-pricing' });
   }
 
