@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describePostgres, EventStore, PostgresEventStore, SqliteEventStore, StoredEvent } from '@backstop/event-store';
 import { ConsumerHandle, encodeEnvelope, KafkaBus, makeEnvelope, TOPICS, TopicNames } from '@backstop/messaging';
 import { commandEnvelope, CommandReply, ownerOf, ServiceName } from '@backstop/platform';
-import { describeKafka, readAllEvents, RunningApp, sleep, startApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
+import { describeKafka, readAllEvents, RunningApp, startApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
 import { checkCrashOutcome, runCrashScenario, SCENARIO_ENV, ScenarioRun, ScenarioTarget } from './scenario/crash-2020';
-import { advanceTestClocks, SERVICE_COMMAND_TOPICS, stopServiceHarness } from './scenario/services';
+import { advanceTestClocks, publishCommand, SERVICE_COMMAND_TOPICS, stopServiceHarness } from './scenario/services';
 
 const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
 const START = '2026-03-06T00:00:00.000Z';
@@ -33,8 +33,6 @@ const COMMAND_SERVICE: Record<string, ServiceName> = {
   DepositCapital: 'default-settlement', RequestWithdrawal: 'default-settlement', WithdrawCapital: 'default-settlement', RecordRecovery: 'default-settlement',
 };
 
-/** How long a client keeps retrying a command rejected as retryable (a fact still between services). */
-const RETRY_NOT_YET_KNOWN_MS = 30_000;
 /** The deployment is quiet when no store has moved for this long (Kafka hops included). */
 const QUIET_MS = 1_500;
 
@@ -88,18 +86,9 @@ describeKafka('March 2020 BTC crash, four services over Kafka, each on its own s
       }, 60_000, 'the four services (four stores) to go quiet');
     };
 
-    /** A client of the command topics: a command rejected as retryable is sent again, same id, until it is not. */
-    const send = async (type: string, payload: Record<string, unknown>): Promise<CommandReply> => {
-      const envelope = commandEnvelope(type, payload);
-      const deadline = Date.now() + RETRY_NOT_YET_KNOWN_MS;
-      for (;;) {
-        replies.delete(envelope.id);
-        await client.publish(topics.of(SERVICE_COMMAND_TOPICS[COMMAND_SERVICE[type]]), [encodeEnvelope(envelope)]);
-        const reply = await waitUntil(() => replies.get(envelope.id), 30_000, `the reply to ${type}`);
-        if (reply.retryable !== true || Date.now() > deadline) return reply;
-        await sleep(250);
-      }
-    };
+    /** A client of the command topics: a command rejected as retryable is sent again, same id, until it is not (publishCommand). */
+    const send = (type: string, payload: Record<string, unknown>): Promise<CommandReply> =>
+      publishCommand(client, topics.of(SERVICE_COMMAND_TOPICS[COMMAND_SERVICE[type]]), commandEnvelope(type, payload), replies);
 
     beforeAll(async () => {
       const env = {
