@@ -5,8 +5,9 @@ import { join } from 'node:path';
  * `npm run start:service -- <service>` (or BACKSTOP_SERVICE=<service> npm run start:service): runs
  * one service alone, as its deployment does (apps/<service>/src/main.ts), or the ledger service
  * (apps/ledger, the event topics into its own store). It needs KAFKA_BROKERS (a service alone talks
- * to the others over Kafka); the store is BACKSTOP_DATA_FILE, BACKSTOP_POSTGRES_URL or
- * EVENTSTORE_CONNECTION_STRING. Exit 64 (usage) names the services when the name is missing or unknown.
+ * to the others over Kafka); its own store is BACKSTOP_DATA_FILE, BACKSTOP_POSTGRES_URL
+ * (+ BACKSTOP_POSTGRES_SCHEMA) or EVENTSTORE_CONNECTION_STRING. Exit 64 (usage) names the services
+ * when the name is missing or unknown.
  */
 export const STANDALONE_SERVICES = ['contract-intake', 'premium-pricing', 'margin-monitor', 'default-settlement', 'ledger'] as const;
 

@@ -41,7 +41,7 @@ interface Sent {
   readonly type: string;
   readonly payload: Record<string, unknown>;
   status?: number;
-  reply?: { status: string; stream?: string; events?: string[]; violations?: { rule: string }[] };
+  reply?: { status: string; stream?: string; events?: string[]; violations?: { rule: string }[]; retryable?: boolean };
 }
 
 interface Fault {
@@ -306,7 +306,8 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
           if (res.status < 500) {
             entry.status = res.status;
             entry.reply = (await res.json()) as Sent['reply'];
-            return entry;
+            // A fact not arrived yet at this service (its read model): retry with the same id.
+            if (entry.reply?.retryable !== true) return entry;
           }
           serverErrors.set(res.status, (serverErrors.get(res.status) ?? 0) + 1);
           await res.arrayBuffer().catch(() => undefined);

@@ -1,5 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validate } from 'class-validator';
+import { NOT_YET_KNOWN } from '@backstop/contracts';
 import { Causation, DomainRejection, Violation } from '@backstop/kernel';
 import { EventStore } from '@backstop/event-store';
 import { Envelope, flattenValidationErrors } from '@backstop/messaging';
@@ -21,6 +22,11 @@ export interface CommandReply {
   readonly events?: readonly string[];
   /** REJECTED: every violated field and rule. */
   readonly violations?: readonly Violation[];
+  /**
+   * REJECTED only because a fact from another service has not reached this one yet (rule
+   * notYetKnown): the same command, retried with the same id later, may be accepted.
+   */
+  readonly retryable?: boolean;
 }
 
 export interface CommandContext {
@@ -221,9 +227,11 @@ export class CommandBus {
    * bounded cache (REJECTIONS_REMEMBERED); after it, deciding them again gives the same answer.
    */
   private async finish(envelope: Envelope, hash: string, reply: CommandReply, { claimed = false } = {}): Promise<CommandReply> {
-    const retryable = reply.violations?.some((v) => (v as { retryable?: unknown }).retryable === true) ?? false;
+    // Retryable: the reply says so (a fact this service has not received yet), or a violation does.
+    const retryable = reply.retryable === true || (reply.violations?.some((v) => (v as { retryable?: unknown }).retryable === true) ?? false);
     if (reply.status === 'ACCEPTED' || (claimed && !retryable)) await this.store.recordProcessed(CONSUMER, envelope.id, JSON.stringify({ hash, reply }));
-    else this.rejections.put(envelope.id, hash, reply, this.now().getTime());
+    // A retryable rejection is not remembered: the retry of the same id is decided again.
+    else if (!retryable) this.rejections.put(envelope.id, hash, reply, this.now().getTime());
     this.logger.info('command handled', {
       commandId: envelope.id,
       type: envelope.type,
@@ -280,7 +288,8 @@ export class CommandBus {
       };
     } catch (err) {
       if (err instanceof DomainRejection) {
-        return rejected(err.violations.map((v) => ({ ...v, field: v.field.startsWith('payload.') ? v.field : `payload.${v.field}` })));
+        const reply = rejected(err.violations.map((v) => ({ ...v, field: v.field.startsWith('payload.') ? v.field : `payload.${v.field}` })));
+        return err.violations.every((v) => v.rule === NOT_YET_KNOWN) ? { ...reply, retryable: true } : reply;
       }
       throw err;
     }

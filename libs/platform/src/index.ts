@@ -15,3 +15,4 @@ export * from './nest/roles.guard';
 export * from './inputs';
 export * from './jwt';
 export * from './schemas';
+export * from './read-model';

@@ -34,7 +34,12 @@ export function commandEnvelope(type: string, payload: Record<string, unknown>, 
 export interface TestBackstop extends BackstopApp {
   readonly clock: ManualClock;
   /** POST /v1/commands (as the operator unless `role` or `token` says otherwise); returns the HTTP status and the reply. */
-  send(type: string, payload: Record<string, unknown>, options?: { id?: string; role?: Role; token?: string | null }): Promise<{ status: number; reply: CommandReply }>;
+  /**
+   * Sends a command over HTTP. As a client should, a reply that is REJECTED but retryable (a fact
+   * from another service not arrived yet) is retried once the app has settled, with the same id;
+   * `retryNotYetKnown: false` returns the first reply instead (the race tests).
+   */
+  send(type: string, payload: Record<string, unknown>, options?: { id?: string; role?: Role; token?: string | null; retryNotYetKnown?: boolean }): Promise<{ status: number; reply: CommandReply }>;
   /** GET as the operator unless `role` or `token` says otherwise (`token: null`: no Authorization header). */
   get<T = unknown>(path: string, options?: { role?: Role; token?: string | null }): Promise<{ status: number; body: T }>;
   /** POST a MarkPrice / CreditScore payload to the input endpoint (published on its topic). */
@@ -71,6 +76,17 @@ export async function startTestBackstop(options: {
     const token = options.token === undefined ? app.runtime.auth.tokenFor(options.role ?? 'operator') : options.token;
     return token ? { authorization: `Bearer ${token}` } : {};
   };
+  const settle = async (timeoutMs = 10_000) => {
+    const deadline = Date.now() + timeoutMs;
+    let head = -1n;
+    for (let stable = 0; stable < 3 && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 30));
+      const now = await headPosition(app);
+      await app.runtime.waitForSubscriptions(now, Math.max(1, deadline - Date.now()));
+      stable = now === head ? stable + 1 : 0;
+      head = now;
+    }
+  };
   return {
     ...app,
     clock,
@@ -79,13 +95,16 @@ export async function startTestBackstop(options: {
       rmSync(dir, { recursive: true, force: true });
     },
     send: async (type, payload, sendOptions = {}) => {
-      const { role, token, ...envelopeOptions } = sendOptions;
-      const res = await fetch(`${app.url}/v1/commands`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...authorization({ role, token }) },
-        body: JSON.stringify(commandEnvelope(type, payload, envelopeOptions)),
-      });
-      return { status: res.status, reply: (await res.json()) as CommandReply };
+      const { role, token, retryNotYetKnown = true, ...envelopeOptions } = sendOptions;
+      const body = JSON.stringify(commandEnvelope(type, payload, envelopeOptions));
+      const post = async () => {
+        const res = await fetch(`${app.url}/v1/commands`, { method: 'POST', headers: { 'content-type': 'application/json', ...authorization({ role, token }) }, body });
+        return { status: res.status, reply: (await res.json()) as CommandReply };
+      };
+      const first = await post();
+      if (!retryNotYetKnown || first.reply.retryable !== true) return first;
+      await settle();
+      return post();
     },
     input: async (kind, payload, key) => {
       const path = kind === 'MarkPrice' ? 'market/marks' : 'credit/scores';
@@ -104,17 +123,7 @@ export async function startTestBackstop(options: {
       clock.set(new Date(iso));
       await app.runtime.tick();
     },
-    settle: async (timeoutMs = 10_000) => {
-      const deadline = Date.now() + timeoutMs;
-      let head = -1n;
-      for (let stable = 0; stable < 3 && Date.now() < deadline; ) {
-        await new Promise((r) => setTimeout(r, 30));
-        const now = await headPosition(app);
-        await app.runtime.waitForSubscriptions(now, Math.max(1, deadline - Date.now()));
-        stable = now === head ? stable + 1 : 0;
-        head = now;
-      }
-    },
+    settle,
     get: async <T>(path: string, getOptions: { role?: Role; token?: string | null } = {}) => {
       const res = await fetch(`${app.url}${path}`, { headers: authorization(getOptions) });
       return { status: res.status, body: (await res.json()) as T };

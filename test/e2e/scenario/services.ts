@@ -55,10 +55,23 @@ export async function advanceTestClocks(apps: Iterable<RunningApp>, iso: string,
   await quiet();
 }
 
-/** Publishes a command on its topic and waits for the reply that the spec's observer records by envelope id. */
-export async function publishCommand<R>(client: Pick<KafkaBus, 'publish'>, topic: string, envelope: Envelope<unknown>, replies: ReadonlyMap<string, R>): Promise<R> {
-  await client.publish(topic, [encodeEnvelope(envelope)]);
-  return waitUntil(() => replies.get(envelope.id), 30_000, `the reply to ${envelope.type}`);
+/** How long a client keeps re-sending a command rejected as retryable (a fact still on its way between services). */
+const RETRY_NOT_YET_KNOWN_MS = 30_000;
+
+/**
+ * Publishes a command on its topic and waits for the reply that the spec's observer records by
+ * envelope id. A reply marked retryable (rule notYetKnown: the service's read model has not received
+ * a fact yet) is retried with the same id, as a client should, until it is not or 30 s have passed.
+ */
+export async function publishCommand<R extends { readonly retryable?: boolean }>(client: Pick<KafkaBus, 'publish'>, topic: string, envelope: Envelope<unknown>, replies: Map<string, R>): Promise<R> {
+  const deadline = Date.now() + RETRY_NOT_YET_KNOWN_MS;
+  for (;;) {
+    replies.delete(envelope.id);
+    await client.publish(topic, [encodeEnvelope(envelope)]);
+    const reply = await waitUntil(() => replies.get(envelope.id), 30_000, `the reply to ${envelope.type}`);
+    if (reply.retryable !== true || Date.now() > deadline) return reply;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 /** The harness's afterAll: any part may be missing when beforeAll failed part-way. */

@@ -1,8 +1,6 @@
 import {
   amountProblem,
   assertNever,
-  ContractTerms,
-  ContractWireTerms,
   currencyOf,
   Decider,
   DomainEvent,
@@ -10,11 +8,10 @@ import {
   ms,
   reject,
   Side,
-  termsFromWire,
   toMinor,
   Violations,
 } from '@backstop/kernel';
-import { PartyRole } from './party';
+import type { ContractSpec, PartyRole } from '@backstop/contracts';
 
 /** What intake knows of a party when it decides on a contract (looked up by the service). */
 export interface PartyFacts {
@@ -22,11 +19,9 @@ export interface PartyFacts {
   readonly role: PartyRole;
 }
 
-/** A contract's wire terms plus the initial margin each side agreed to post. */
-export interface ContractSpec extends ContractWireTerms {
-  readonly longInitialMargin: string;
-  readonly shortInitialMargin: string;
-}
+// The published contract terms are defined in @backstop/contracts (what other services depend on).
+export { contractTerms } from '@backstop/contracts';
+export type { ContractSpec } from '@backstop/contracts';
 
 /**
  * PROPOSED: one side asked, the other has not accepted (not live: no margin, no funding, no cover).
@@ -384,4 +379,3 @@ function positiveOrReject(field: string, value: string): void {
 }
 
 /** The model's view of a registered contract (prices as doubles, for valuation and pricing). */
-export const contractTerms: (spec: ContractSpec) => ContractTerms = termsFromWire;

@@ -1,14 +1,9 @@
 import { assertNever, Decider, DomainEvent, reject, Violations } from '@backstop/kernel';
+import type { CreditProfile, PartyRole } from '@backstop/contracts';
 
-/** A desk buys protection, a counterparty is the one whose default is covered, a provider supplies capital. */
-export type PartyRole = 'DESK' | 'COUNTERPARTY' | 'PROVIDER';
-export const PARTY_ROLES: readonly PartyRole[] = ['DESK', 'COUNTERPARTY', 'PROVIDER'];
-
-/** Either a rating (mapped to an annual PD by the pricing model) or an explicit annual PD (decimal string). */
-export interface CreditProfile {
-  readonly rating?: string;
-  readonly pdAnnual?: string;
-}
+// The published party facts are defined in @backstop/contracts (what other services depend on).
+export { PARTY_ROLES } from '@backstop/contracts';
+export type { CreditProfile, PartyRole } from '@backstop/contracts';
 
 export type PartyEvent =
   | DomainEvent<'PartyRegistered', { partyId: string; name: string; role: PartyRole; credit: CreditProfile; at: string }>

@@ -1,4 +1,3 @@
 export * from './intake.module';
 export * from './intake.commands';
 export * from './dto';
-export * from './party-facts';

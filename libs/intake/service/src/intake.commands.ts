@@ -1,15 +1,16 @@
 import { contractDecider, ContractSpec, contractTerms, MarginStanding, partyDecider } from '@backstop/intake';
-import { currencyOf, floatToMinor, fromMinor, Side } from '@backstop/kernel';
-import { DEFAULT_MARGIN_POLICY, EMPTY_ACCOUNT, EMPTY_MARKET, evolveAccount, evolveMarket, fallbackVolFor, isOpenCall, marginStream, marketStream } from '@backstop/margin';
+import { floatToMinor, fromMinor, Side } from '@backstop/kernel';
+import { MARGIN_FALLBACK_VOL_ANNUAL } from '@backstop/contracts';
 import { markToMarket } from '@backstop/margin-model';
-import { CommandDefinition, decideCommand, foldStream, OPERATOR_ONLY, Runtime, streamName } from '@backstop/platform';
+import { CommandDefinition, decideCommand, foldStream, OPERATOR_ONLY, ReadModel, Runtime, streamName } from '@backstop/platform';
 import { CloseContractDto, CollateralDto, ContractPartyDto, RegisterContractDto, RegisterPartyDto, UpdateCreditProfileDto } from './dto';
+import { evolveMark, evolveStanding, NO_STANDING, standingOf } from './facts-view';
 import { readPartyFacts } from './party-facts';
 
 const SERVICE = 'contract-intake' as const;
 
 /** The contract-intake commands (SPEC section 3 steps 1-2, section 8). */
-export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
+export function intakeCommands(runtime: Runtime, facts: ReadModel): CommandDefinition<any>[] {
   const store = runtime.store;
 
   const registerParty: CommandDefinition<RegisterPartyDto> = {
@@ -85,18 +86,13 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     },
   });
 
-  /** The party's standing at margin-monitor, read from its stream (shared store, as for pricing's reads of intake). */
-  const marginStanding = async (partyId: string): Promise<MarginStanding> => {
-    const { state } = await foldStream(store, marginStream(partyId), evolveAccount, EMPTY_ACCOUNT);
-    const openCalls = Object.values(state.calls)
-      .filter(isOpenCall)
-      .map((c) => ({ callId: c.callId, status: c.status, amount: fromMinor(c.amountMinor, currencyOf(c.currency).scale), currency: c.currency }));
-    return { defaulted: state.defaulted !== undefined, openCalls };
-  };
+  /** The party's standing at margin-monitor, as this service's read model of margin's events has it. */
+  const marginStanding = async (partyId: string): Promise<MarginStanding> =>
+    standingOf((await facts.fold(streamName('margin', partyId), evolveStanding, NO_STANDING)).state);
 
   /**
-   * The side's mark-to-market on the contract at margin-monitor's accepted mark (its `market-*`
-   * stream, read as its `margin-*` stream is), rounded down: what a withdrawal must leave covered.
+   * The side's mark-to-market on the contract at margin-monitor's accepted mark (its MarkRecorded,
+   * kept in this service's read model), rounded down: what a withdrawal must leave covered.
    */
   const markToMarketOf = async (contractId: string, partyId: string): Promise<string | undefined> => {
     const { state: contract } = await foldStream(store, streamName('contract', contractId), contractDecider.evolve, contractDecider.initialState);
@@ -104,11 +100,11 @@ export function intakeCommands(runtime: Runtime): CommandDefinition<any>[] {
     if (!spec) return undefined;
     const side: Side | undefined = spec.longPartyId === partyId ? 'LONG' : spec.shortPartyId === partyId ? 'SHORT' : undefined;
     if (!side) return undefined;
-    const { state: market } = await foldStream(store, marketStream(spec.underlying), evolveMarket, EMPTY_MARKET);
-    const mark = market.lastSane;
-    if (!mark) return undefined;
-    const vol = Number(market.lastVolAnnual);
-    const volAnnual = vol > 0 && Number.isFinite(vol) ? vol : fallbackVolFor(DEFAULT_MARGIN_POLICY, spec.underlying);
+    const { state: mark } = await facts.fold(streamName('market', spec.underlying), evolveMark, {});
+    if (mark.price === undefined || mark.atMs === undefined) return undefined;
+    const vol = Number(mark.volAnnual);
+    // margin's own fallback for an underlying without a real vol (its policy's default vol).
+    const volAnnual = vol > 0 && Number.isFinite(vol) ? vol : MARGIN_FALLBACK_VOL_ANNUAL;
     const value = markToMarket(contractTerms(spec), side, { mark: Number(mark.price), volAnnual, nowMs: mark.atMs });
     return fromMinor(floatToMinor(value, contract.scale, 'down'), contract.scale);
   };

@@ -1,3 +1,4 @@
+import { isReadModelStream } from '@backstop/contracts';
 import { createHash } from 'node:crypto';
 import { currencyOf, fromMinor } from '@backstop/kernel';
 import { ACCOUNT_KINDS, AccountClass, AccountKind, AccountRef, accountName, floorGroupOf, NormalSide, partiesOf } from './accounts';
@@ -77,8 +78,9 @@ export class LedgerProjection {
     if (event.position <= this.positionValue) {
       throw new LedgerInvariantViolation(event, `out of order: position ${event.position} after ${this.positionValue}`);
     }
-    if (isInboxStream(event.stream)) {
-      // A process's inbox (messages received, not yet facts): never booked, not an unknown type either.
+    // A process's inbox (messages received, not yet facts), or a service's copy of another's fact (its
+    // read model; the source is booked): never booked, not an unknown type either.
+    if (isInboxStream(event.stream) || isReadModelStream(event.stream)) {
       this.advance(event);
       return [];
     }

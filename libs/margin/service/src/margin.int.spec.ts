@@ -103,7 +103,7 @@ describe('margin-monitor over HTTP with contract-intake (real app, store file)',
     expect(issued?.data).toMatchObject({ partyId: 'desk1', equity: '9000.000000', currency: 'USDC', at: '2026-01-01T01:00:00.000Z' });
     expect(Number(issued?.data.amount)).toBeCloseTo(Number(issued?.data.initialRequirement) - 9000, 6);
 
-    // No collateral leaves while the call is open (intake reads the party's margin stream).
+    // No collateral leaves while the call is open (intake's read model of margin's events).
     const withdrawal = await app.send('WithdrawCollateral', { contractId: 'btc1', partyId: 'desk1', amount: '1' });
     expect(withdrawal.status).toBe(422);
     expect(withdrawal.reply.violations).toEqual([expect.objectContaining({ field: 'payload.amount', rule: 'noOpenMarginCall', message: expect.stringContaining('mc-desk1-1 (issued') })]);

@@ -23,6 +23,7 @@ const REPLY: JsonSchema = {
     ids: { type: 'object', additionalProperties: { type: 'string' } },
     events: { type: 'array', items: { type: 'string' } },
     violations: { type: 'array', items: { $ref: '#/components/schemas/Violation' }, description: 'REJECTED: every field and rule' },
+    retryable: { type: 'boolean', description: 'REJECTED only because a fact from another service has not arrived yet (rule notYetKnown): retry the same command later' },
   },
 };
 const HTTP_ERROR: JsonSchema = {

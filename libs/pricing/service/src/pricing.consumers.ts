@@ -88,6 +88,8 @@ export function pricingConsumers(pricing: PricingService): ConsumerDefinition[] 
       types: ['CreditProfileUpdated', 'ContractClosed'],
       handle: async (envelope) => {
         const p = envelope.payload;
+        // Kept first (idempotent), so the reaction reads the read model with this fact in it.
+        await pricing.facts.observe(envelope);
         if (envelope.type === 'CreditProfileUpdated' && str(p.partyId)) return pricing.creditProfileUpdated(str(p.partyId)!, trigger(envelope));
         if (envelope.type === 'ContractClosed' && str(p.contractId)) {
           const contractId = str(p.contractId)!;
@@ -182,6 +184,7 @@ export function premiumTicker(pricing: PricingService, everyMs: number): TickerD
 }
 
 export function registerPricing(runtime: Runtime, pricing: PricingService, tickMs: number): void {
+  runtime.registerConsumer(pricing.facts.consumer());
   pricingConsumers(pricing).forEach((consumer) => runtime.registerConsumer(consumer));
   runtime.registerTicker(premiumTicker(pricing, tickMs));
 }

@@ -1,4 +1,3 @@
-import { contractDecider, partyDecider } from '@backstop/intake';
 import { currencyOf, DomainRejection, floatToMinor, fromMinor, iso, isSupportedCurrency, ms, reject, toMinor } from '@backstop/kernel';
 import { Logger } from '@backstop/telemetry';
 import {
@@ -44,8 +43,8 @@ import {
   Reservation,
   sideOf,
 } from '@backstop/pricing';
-import { Causation, foldStream, loadState, Runtime, streamName } from '@backstop/platform';
-import { EMPTY_ACCOUNT, evolveAccount, marginStream } from '@backstop/margin';
+import { Causation, notYetKnown, ReadModel, Runtime, streamName } from '@backstop/platform';
+import { contractFactsOf, evolveContract, evolveDefault, evolveParty, KnownParty, PRICING_FACTS, profileCredit } from './facts-view';
 import { CachedDecision, StreamCache } from './stream-cache';
 
 /** The one stream every bind reserves capacity through (docs/events.md, "premium-pricing"). */
@@ -75,6 +74,8 @@ export class PricingService {
   readonly accounts: StreamCache<AccountCommand, AccountState, AccountEvent>;
   readonly markets: StreamCache<MarketCommand, MarketState, MarketEvent>;
   readonly credits: StreamCache<CreditCommand, CreditState, CreditEvent>;
+  /** Parties, contracts and defaults as the other services published them (this service's read model). */
+  readonly facts: ReadModel;
   private readonly logger: Logger;
 
   constructor(
@@ -88,42 +89,24 @@ export class PricingService {
     this.accounts = new StreamCache(store, accountDecider);
     this.markets = new StreamCache(store, marketDecider);
     this.credits = new StreamCache(store, creditDecider);
+    this.facts = new ReadModel(runtime.store, { service: 'premium-pricing', ...PRICING_FACTS });
     this.logger = runtime.logger.child({ component: 'premium-pricing' });
   }
 
-  // ---- facts from other services' streams (reads only) and from pricing's own observations ----
+  // ---- facts from other services (this service's read model of their events) and pricing's own observations ----
 
   async contractFacts(contractId: string): Promise<ContractFacts | undefined> {
-    const { state } = await loadState(this.runtime.store, streamName('contract', contractId), contractDecider);
-    if (state.status === 'NONE' || !state.spec) return undefined;
-    const s = state.spec;
-    return {
-      contractId,
-      status: state.status,
-      kind: s.kind,
-      underlying: s.underlying,
-      size: s.size,
-      entryPrice: s.entryPrice,
-      ...(s.optionType ? { optionType: s.optionType } : {}),
-      ...(s.strike ? { strike: s.strike } : {}),
-      ...(s.expiry ? { expiry: s.expiry } : {}),
-      currency: s.currency,
-      longPartyId: s.longPartyId,
-      shortPartyId: s.shortPartyId,
-      collateral: { LONG: fromMinor(state.collateral.LONG, state.scale), SHORT: fromMinor(state.collateral.SHORT, state.scale) },
-    };
+    const { state } = await this.facts.fold(streamName('contract', contractId), evolveContract, undefined);
+    return state && contractFactsOf(contractId, state);
   }
 
   /**
-   * The parties among `partyIds` in default at margin-monitor (its `margin-<party>` stream, read as
-   * intake reads it): from DefaultTriggered on, SPEC §3.9 forbids quoting or binding on them.
+   * The parties among `partyIds` in default at margin-monitor (its DefaultTriggered, as kept in
+   * this service's read model): from then on SPEC §3.9 forbids quoting or binding on them.
    */
   async partiesInDefault(partyIds: readonly string[]): Promise<string[]> {
     const defaulted: string[] = [];
-    for (const partyId of partyIds) {
-      const { state } = await foldStream(this.runtime.store, marginStream(partyId), evolveAccount, EMPTY_ACCOUNT);
-      if (state.defaulted !== undefined) defaulted.push(partyId);
-    }
+    for (const partyId of partyIds) if ((await this.defaultedAt(partyId)) !== undefined) defaulted.push(partyId);
     return defaulted;
   }
 
@@ -131,23 +114,27 @@ export class PricingService {
   async defaultInstantMs(partyIds: readonly string[]): Promise<number> {
     let earliest = Number.POSITIVE_INFINITY;
     for (const partyId of partyIds) {
-      const { state } = await foldStream(this.runtime.store, marginStream(partyId), evolveAccount, EMPTY_ACCOUNT);
-      if (state.defaulted !== undefined) earliest = Math.min(earliest, ms(state.defaulted.at));
+      const at = await this.defaultedAt(partyId);
+      if (at !== undefined) earliest = Math.min(earliest, ms(at));
     }
     return earliest;
   }
 
+  private async defaultedAt(partyId: string): Promise<string | undefined> {
+    return (await this.facts.fold(streamName('margin', partyId), evolveDefault, undefined)).state;
+  }
+
+  private async party(partyId: string): Promise<KnownParty | undefined> {
+    return (await this.facts.fold<KnownParty | undefined>(streamName('party', partyId), evolveParty, undefined)).state;
+  }
+
   async partyExists(partyId: string): Promise<boolean> {
-    const { state } = await loadState(this.runtime.store, streamName('party', partyId), partyDecider);
-    return state.exists;
+    return (await this.party(partyId)) !== undefined;
   }
 
   /** The later of intake's credit profile and the credit feed's last score. */
   async creditOf(partyId: string): Promise<CreditFacts | undefined> {
-    const { state, events } = await loadState(this.runtime.store, streamName('party', partyId), partyDecider);
-    const last = events[events.length - 1];
-    const profile: CreditFacts | undefined =
-      state.exists && state.credit && last ? { partyId, ...state.credit, source: 'intake profile', at: String(last.data.at) } : undefined;
+    const profile = profileCredit(partyId, await this.party(partyId));
     const feed = (await this.credits.load(creditStream(partyId))).state;
     return latestCredit(profile, feed);
   }
@@ -220,8 +207,12 @@ export class PricingService {
 
   async requestQuote(p: { quoteId: string; contractId: string; protectedPartyId: string; coverageLimit: string; termDays: number }, at: string, causation: Causation) {
     const contract = await this.contractFacts(p.contractId);
-    const side = contract ? sideOf(contract, p.protectedPartyId) : undefined;
-    const counterpartyId = contract && side ? counterpartyOf(contract, side) : undefined;
+    if (!contract) notYetKnown('contractId', `contract ${p.contractId} is not known to premium-pricing yet (intake's ContractRegistered has not reached it)`);
+    const side = sideOf(contract, p.protectedPartyId);
+    const counterpartyId = side ? counterpartyOf(contract, side) : undefined;
+    if (counterpartyId && !(await this.partyExists(counterpartyId))) {
+      notYetKnown('contractId', `party ${counterpartyId} (the counterparty) is not known to premium-pricing yet (intake's PartyRegistered has not reached it)`);
+    }
     return this.quotes.decide(
       quoteStream(p.quoteId),
       {
@@ -231,10 +222,10 @@ export class PricingService {
         protectedPartyId: p.protectedPartyId,
         coverageLimit: p.coverageLimit,
         termDays: p.termDays,
-        market: contract ? await this.marketOf(contract.underlying) : undefined,
+        market: await this.marketOf(contract.underlying),
         credit: counterpartyId ? await this.creditOf(counterpartyId) : undefined,
-        partiesInDefault: contract ? await this.partiesInDefault([contract.longPartyId, contract.shortPartyId]) : [],
-        book: contract ? await this.poolBook(contract.currency) : undefined,
+        partiesInDefault: await this.partiesInDefault([contract.longPartyId, contract.shortPartyId]),
+        book: await this.poolBook(contract.currency),
         policy: this.policy,
         at,
       },
@@ -281,9 +272,10 @@ export class PricingService {
   }
 
   async fundAccount(p: { partyId: string; amount: string; currency: string }, at: string, causation: Causation) {
+    if (!(await this.partyExists(p.partyId))) notYetKnown('partyId', `party ${p.partyId} is not known to premium-pricing yet (intake's PartyRegistered has not reached it)`);
     const decided = await this.accounts.decide(
       accountStream(p.partyId),
-      { type: 'FundPremiumAccount', partyId: p.partyId, amount: p.amount, currency: p.currency, partyKnown: await this.partyExists(p.partyId), at },
+      { type: 'FundPremiumAccount', partyId: p.partyId, amount: p.amount, currency: p.currency, partyKnown: true, at },
       causation,
     );
     // Money arriving within a grace period pays what was missed, now (not at the next tick, which may be after the deadline).

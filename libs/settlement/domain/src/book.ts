@@ -8,7 +8,7 @@
  * is ignored, so the same book can be fed from a store read and from a subscription without
  * counting anything twice.
  */
-import { ContractSpec, contractTerms } from '@backstop/intake';
+import { ContractSpec, contractTerms } from '@backstop/contracts';
 import { currencyOf, fromMinor, maxBig, minorToFloat, ms, otherSide, Side, toMinor } from '@backstop/kernel';
 import type { CounterpartyExposure, StressCoverage, StressMarket } from '@backstop/margin-model';
 import type { CloseOutMark, DefaultedContract } from './close-out';

@@ -14,7 +14,7 @@
  *   a minor unit ((70000·1.005 − 60000)·2 is 20699.99999999997 in doubles, and is owed as 20700).
  * - Only contracts in the pool's currency are settled here; others are listed as excluded.
  */
-import { ContractSpec, contractTerms } from '@backstop/intake';
+import { ContractSpec, contractTerms } from '@backstop/contracts';
 import { currencyOf, floatToMinor, fromMinor, InstrumentKind, maxBig, ms, otherSide, Side, toMinor } from '@backstop/kernel';
 import { closeOutPrice, markToMarket, optionValue, sideSign } from '@backstop/margin-model';
 

@@ -1,6 +1,6 @@
 import { specFor } from '@backstop/kernel';
 import { optionValue } from '@backstop/margin-model';
-import type { ContractSpec } from '@backstop/intake';
+import type { ContractSpec } from '@backstop/contracts';
 import { DEFAULT_LIQUIDATION_COSTS, DefaultedContract } from './close-out';
 import { DefaultCommand, defaultDecider, DefaultEvent } from './default-case';
 import { DefaultLossChargedData, PoolEvent, poolDecider } from './pool';

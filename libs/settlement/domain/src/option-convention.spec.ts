@@ -6,7 +6,7 @@
  * settles its buyer's immediate default at the exposure the model allowed; the buyer's protection
  * is charged for no exposure that does not exist.
  */
-import { ContractSpec, contractTerms } from '@backstop/intake';
+import { ContractSpec, contractTerms } from '@backstop/contracts';
 import { DAY_MS, iso, YEAR_MS } from '@backstop/kernel';
 import { markToMarket } from '@backstop/margin-model';
 import { black76Value, priceCoverage, simulateExposureProfile } from '@backstop/pricing-model';

@@ -26,7 +26,7 @@ import {
   toMinor,
   Violations,
 } from '@backstop/kernel';
-import type { PartyRole } from '@backstop/intake';
+import type { PartyRole } from '@backstop/contracts';
 import {
   applyDeposit,
   applyTrancheIncome,

@@ -10,11 +10,12 @@ import { join } from 'node:path';
 import { EventStore, SqliteEventStore } from '@backstop/event-store';
 import { ManualClock, toMinor } from '@backstop/kernel';
 import { Envelope } from '@backstop/messaging';
-import { decideOnStream, eventEnvelope, loadState } from '@backstop/platform';
+import { decideOnStream, eventEnvelope, loadState, ReadModel } from '@backstop/platform';
 import { poolDecider, PoolCommand } from '@backstop/settlement';
 import { silentLogger } from '@backstop/telemetry';
 import { settlementConfigFromEnv } from './config';
 import { DefaultSettler } from './default-settler';
+import { SETTLEMENT_FACTS } from './facts-view';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const config = settlementConfigFromEnv({});
@@ -29,9 +30,15 @@ function open(): SqliteEventStore {
   return store;
 }
 
+/** default-settlement's read model of the other services' facts, over the store it writes to. */
+const factsOf = (store: EventStore) => new ReadModel(store, { service: 'default-settlement', ...SETTLEMENT_FACTS });
+
+/** An upstream fact, appended to its stream and kept in settlement's read model, as its consumer would. */
 async function fact(store: EventStore, stream: string, type: string, data: Record<string, unknown>): Promise<void> {
   seq += 1;
   await store.append(stream, [{ id: `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`, type, data, metadata: { causationId: `seed-${seq}` } }], 'any');
+  const events = await store.readStream(stream);
+  await factsOf(store).observe(eventEnvelope(events[events.length - 1]));
 }
 
 /**
@@ -61,7 +68,7 @@ async function trigger(store: EventStore): Promise<Envelope> {
   return eventEnvelope(events[events.length - 1]);
 }
 
-const settler = (store: EventStore) => new DefaultSettler({ store, config, clock: new ManualClock(new Date(T0)), logger: silentLogger });
+const settler = (store: EventStore) => new DefaultSettler({ store, config, clock: new ManualClock(new Date(T0)), logger: silentLogger, facts: factsOf(store) });
 
 /** What was paid, once: the facts an auditor would check. */
 async function outcome(store: EventStore) {
@@ -120,14 +127,15 @@ describe('settling a default exactly once', () => {
   });
 
   it('pays once when two replicas on separate connections race on the same trigger', async () => {
-    const envelope = await seed(open());
+    let envelope = await seed(open());
     for (let round = 0; round < 6; round += 1) {
       if (round > 0) {
         for (const s of stores.splice(0)) await s.close();
         rmSync(dir, { recursive: true, force: true });
         dir = mkdtempSync(join(tmpdir(), 'settler-'));
         file = join(dir, 'store.db');
-        await seed(open());
+        // This round's trigger: the read model waits for the very trigger it settles.
+        envelope = await seed(open());
       }
       const random = lcg(round + 1);
       const [a, b] = [jittery(open(), random), jittery(open(), random)];

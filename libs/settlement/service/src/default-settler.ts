@@ -2,7 +2,7 @@ import { Clock, Decider, DomainRejection, invariant, isIsoUtc } from '@backstop/
 import { EventStore } from '@backstop/event-store';
 import { Envelope } from '@backstop/messaging';
 import { Logger } from '@backstop/telemetry';
-import { loadState, Causation } from '@backstop/platform';
+import { Causation, FactNotYetKnownError, loadState, ReadModel, streamName } from '@backstop/platform';
 import {
   createPoolDecider,
   defaultDecider,
@@ -33,6 +33,8 @@ export interface SettlerDeps {
   readonly config: SettlementConfig;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** This service's read model of the other services' facts: the book a close-out reads. */
+  readonly facts: ReadModel;
 }
 
 /**
@@ -61,13 +63,18 @@ export class DefaultSettler {
 
   /** margin-monitor's DefaultTriggered: declare the case (once per defaulter) and settle it. */
   async onTrigger(envelope: Envelope): Promise<DefaultState | undefined> {
-    const data = envelope.payload as unknown as DefaultTriggeredData & { _position?: string };
+    const data = envelope.payload as unknown as DefaultTriggeredData;
     if (typeof data.partyId !== 'string' || data.partyId === '') {
       this.deps.logger.error('DefaultTriggered without a partyId: not settled', { eventId: envelope.id });
       return undefined;
     }
     const defaultId = defaultIdFor(data.partyId);
-    const bookPosition = typeof data._position === 'string' && /^[0-9]+$/.test(data._position) ? data._position : (await headPosition(this.deps.store)).toString();
+    // The book is this service's own kept facts: wait until they include the trigger itself (and so
+    // every fact of the defaulter's margin stream before it), then read it up to this store's head.
+    if (!(await this.deps.facts.waitForFact(streamName('margin', data.partyId), envelope.id))) {
+      throw new FactNotYetKnownError(`DefaultTriggered ${envelope.id}: default-settlement's read model has not kept it yet; redelivered later`);
+    }
+    const bookPosition = (await headPosition(this.deps.store)).toString();
     const lastSaneMarks = Object.fromEntries(Object.entries(data.lastSaneMarks ?? {}).filter(([, price]) => typeof price === 'string'));
     await step(
       this.deps.store,

@@ -1,5 +1,5 @@
-import { readPartyFacts } from '@backstop/intake-service';
-import { CommandDefinition, decideCommand, OPERATOR_ONLY } from '@backstop/platform';
+import { CommandDefinition, decideCommand, notYetKnown, OPERATOR_ONLY, streamName } from '@backstop/platform';
+import { evolveParty, KnownParty } from './facts-view';
 import { defaultDecider } from '@backstop/settlement';
 import { DepositCapitalDto, RecordRecoveryDto, RequestWithdrawalDto, WithdrawCapitalDto } from './dto';
 import { SERVICE, Settlement } from './settlement';
@@ -17,6 +17,11 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
   const store = runtime.store;
   const poolId = config.pool.poolId;
   const stream = poolStream(poolId);
+  /** The party as intake published it (this service's read model); not kept yet: a retryable rejection. */
+  const knownParty = async (partyId: string): Promise<KnownParty> => {
+    const { state } = await settlement.facts.fold<KnownParty | undefined>(streamName('party', partyId), evolveParty, undefined);
+    return state ?? notYetKnown('providerId', `party ${partyId} is not known to default-settlement yet (intake's PartyRegistered has not reached it)`);
+  };
 
   const depositCapital: CommandDefinition<DepositCapitalDto> = {
     type: 'DepositCapital',
@@ -34,7 +39,7 @@ export function settlementCommands(settlement: Settlement): SettlementCommandDef
         tranche: p.tranche,
         amount: p.amount,
         ...(p.currency ? { currency: p.currency } : {}),
-        provider: await readPartyFacts(store, p.providerId),
+        provider: await knownParty(p.providerId),
         at: ctx.receivedAt,
       };
       return decideCommand(store, stream, pool, command, ctx, { poolId, providerId: p.providerId });

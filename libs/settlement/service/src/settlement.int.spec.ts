@@ -50,7 +50,9 @@ describe('default-settlement over HTTP (real app, store file)', () => {
     expect(desk.status).toBe(422);
     expect(desk.reply.violations).toEqual([expect.objectContaining({ field: 'payload.providerId', rule: 'providerRole' })]);
     const ghost = await app.send('DepositCapital', { providerId: 'ghost', tranche: 'JUNIOR', amount: '1' });
-    expect(ghost.reply.violations).toEqual([expect.objectContaining({ field: 'payload.providerId', rule: 'knownParty' })]);
+    // Unknown to this service's read model: maybe not registered, maybe not arrived yet; retryable.
+    expect(ghost.reply.violations).toEqual([expect.objectContaining({ field: 'payload.providerId', rule: 'notYetKnown' })]);
+    expect(ghost.reply.retryable).toBe(true);
     const bad = await app.send('DepositCapital', { providerId: 'p1', tranche: 'MEZZANINE', amount: 12.5 });
     expect(bad.reply.violations?.map((v) => `${v.field}:${v.rule}`)).toEqual(['payload.tranche:isIn', 'payload.amount:isDecimalString']);
     const usdt = await app.send('DepositCapital', { providerId: 'p1', tranche: 'JUNIOR', amount: '1', currency: 'USDT' });

@@ -13,6 +13,7 @@ import { SettlementController } from './settlement.controller';
 export class SettlementModule {
   constructor(@Inject(RUNTIME) runtime: Runtime, @Inject(SETTLEMENT) settlement: Settlement) {
     settlementCommands(settlement).forEach((definition) => runtime.commands.register(definition));
+    runtime.registerConsumer(settlement.facts.consumer());
     settlementConsumers(settlement).forEach((consumer) => runtime.registerConsumer(consumer));
     settlementTickers(settlement).forEach((ticker) => runtime.registerTicker(ticker));
   }

@@ -1,9 +1,10 @@
 import { Decider } from '@backstop/kernel';
-import { Runtime } from '@backstop/platform';
+import { ReadModel, Runtime } from '@backstop/platform';
 import { createPoolDecider, PoolCommand, PoolEvent, PoolState } from '@backstop/settlement';
 import { CapacityAssessor } from './capacity.service';
 import { SettlementConfig, settlementConfigFromEnv } from './config';
 import { DefaultSettler } from './default-settler';
+import { SETTLEMENT_FACTS } from './facts-view';
 import { loadMarketHistory, MarketHistory } from './market-data';
 
 export const SERVICE = 'default-settlement' as const;
@@ -18,6 +19,8 @@ export interface Settlement {
   readonly history: MarketHistory;
   readonly settler: DefaultSettler;
   readonly capacity: CapacityAssessor;
+  /** Parties, contracts, coverages, marks and defaults as the other services published them (this service's read model). */
+  readonly facts: ReadModel;
 }
 
 /** Reads the configuration and the market history once, at start-up. */
@@ -25,12 +28,14 @@ export function createSettlement(runtime: Runtime, env: NodeJS.ProcessEnv = proc
   const logger = runtime.logger.child({ component: SERVICE });
   const config = settlementConfigFromEnv(env);
   const history = loadMarketHistory(config.marketDataDir, config.stress, logger);
+  const facts = new ReadModel(runtime.store, { service: SERVICE, ...SETTLEMENT_FACTS });
   return {
+    facts,
     runtime,
     config,
     pool: createPoolDecider(config.pool),
     history,
-    settler: new DefaultSettler({ store: runtime.store, config, clock: runtime.clock, logger }),
+    settler: new DefaultSettler({ store: runtime.store, config, clock: runtime.clock, logger, facts }),
     capacity: new CapacityAssessor(runtime.store, config, history, runtime.clock, logger),
   };
 }

@@ -1,7 +1,7 @@
 import { Decider, DomainEvent } from '@backstop/kernel';
 import { DuplicateEventIdError, EventStore } from '@backstop/event-store';
 import { BOOK_EVENT_TYPES, ExposureBook } from '@backstop/settlement';
-import { Causation, decideOnStream, Decided, streamName } from '@backstop/platform';
+import { Causation, decideOnStream, Decided, keptFactOf, streamName } from '@backstop/platform';
 
 export const poolStream = (poolId: string): string => streamName('pool', poolId);
 /** Capacity assessments in their own stream, so frequent re-assessment never contends with the money stream. */
@@ -30,7 +30,16 @@ export async function step<C, S, E extends DomainEvent>(store: EventStore, strea
 const BOOK_TYPES = new Set<string>(BOOK_EVENT_TYPES);
 const PAGE = 4_096;
 
-/** A book of every upstream fact up to `upTo` (inclusive): the same book on every retry of a close-out. */
+/** One stored event into the book when it is a kept upstream fact (this service's read model). */
+function applyKept(book: ExposureBook, event: Parameters<typeof keptFactOf>[0]): void {
+  const fact = keptFactOf(event);
+  if (fact && BOOK_TYPES.has(fact.type)) book.apply({ type: fact.type, data: fact.data, stream: fact.stream, revision: fact.revision });
+}
+
+/**
+ * A book of every upstream fact this service kept up to `upTo` (inclusive, a position of this
+ * service's own store): the same book on every retry of a close-out.
+ */
 export async function readBook(store: EventStore, upTo?: bigint): Promise<ExposureBook> {
   const book = new ExposureBook();
   let after = 0n;
@@ -39,7 +48,7 @@ export async function readBook(store: EventStore, upTo?: bigint): Promise<Exposu
     if (page.length === 0) return book;
     for (const e of page) {
       if (upTo !== undefined && e.position > upTo) return book;
-      if (BOOK_TYPES.has(e.type)) book.apply({ type: e.type, data: e.data, stream: e.stream, revision: e.revision });
+      applyKept(book, e);
     }
     after = page[page.length - 1].position;
   }
@@ -55,7 +64,7 @@ export async function headPosition(store: EventStore): Promise<bigint> {
   }
 }
 
-/** A book kept current by reading the store after the last position it saw (Cover 2, GET /v1/stress). */
+/** A book kept current by reading the kept facts after the last position it saw (Cover 2, GET /v1/stress). */
 export class LiveBook {
   private readonly book = new ExposureBook();
   private position = 0n;
@@ -73,7 +82,7 @@ export class LiveBook {
     for (;;) {
       const page = await this.store.readAll({ after: this.position, maxCount: PAGE });
       if (page.length === 0) return this.book;
-      for (const e of page) if (BOOK_TYPES.has(e.type)) this.book.apply({ type: e.type, data: e.data, stream: e.stream, revision: e.revision });
+      for (const e of page) applyKept(this.book, e);
       this.position = page[page.length - 1].position;
     }
   }

@@ -1,6 +1,6 @@
 /** Builders shared by this library's specs (not exported from the public API). */
 import { Decider, DomainEvent, DAY_MS, iso, ms } from '@backstop/kernel';
-import type { PartyRole } from '@backstop/intake';
+import type { PartyRole } from '@backstop/contracts';
 
 export const T0 = '2026-01-01T00:00:00.000Z';
 export const after = (days: number, from = T0): string => iso(ms(from) + days * DAY_MS);

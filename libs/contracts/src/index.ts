@@ -1,0 +1,4 @@
+export * from './intake';
+export * from './pricing';
+export * from './margin';
+export * from './read-models';
