@@ -3,6 +3,7 @@ import { DuplicateEventIdError, NewEvent, StoredEvent } from '@backstop/event-st
 import { isInboxStream, LEDGER_EVENT_TYPES, LedgerInvariantViolation, LedgerProjection, SourceEvent } from '@backstop/ledger';
 import { Envelope, InvalidMessageError, TOPICS } from '@backstop/messaging';
 import { deterministicUuid, Runtime, RUNTIME } from '@backstop/platform';
+import { WakeableSleep } from './wakeable-sleep';
 
 /** What the ledger service received from the topics and has not booked yet (type LedgerEventReceived). */
 export const LEDGER_INBOX_STREAM = 'inbox-ledger';
@@ -53,7 +54,7 @@ export class LedgerIngest implements OnModuleInit, OnApplicationBootstrap, Befor
   private caughtUpOnce = false;
   private stopped = false;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly sleeper = new WakeableSleep();
   private unsubscribe: (() => void) | undefined;
   private readonly pendingGauge;
   private readonly admittedCounter;
@@ -76,13 +77,13 @@ export class LedgerIngest implements OnModuleInit, OnApplicationBootstrap, Befor
   }
 
   onApplicationBootstrap(): void {
-    this.unsubscribe = this.runtime.store.onAppend(() => this.wake?.());
+    this.unsubscribe = this.runtime.store.onAppend(() => this.sleeper.wake());
     this.loop = this.run();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.sleeper.wake();
     this.unsubscribe?.();
     await this.loop;
   }
@@ -123,7 +124,7 @@ export class LedgerIngest implements OnModuleInit, OnApplicationBootstrap, Befor
     } catch (err) {
       if (!(err instanceof DuplicateEventIdError)) throw err;
     }
-    this.wake?.();
+    this.sleeper.wake();
   }
 
   private readiness(): string {
@@ -144,7 +145,7 @@ export class LedgerIngest implements OnModuleInit, OnApplicationBootstrap, Befor
     while (!this.stopped) {
       if (this.halt) {
         // Nothing more is booked after an event the books refuse (as LiveLedger): a fix is a new event and a restart.
-        await this.sleep(RETRY_MS_MAX);
+        await this.sleeper.sleep(RETRY_MS_MAX);
         continue;
       }
       try {
@@ -154,13 +155,13 @@ export class LedgerIngest implements OnModuleInit, OnApplicationBootstrap, Befor
         if (read > 0) continue;
         if (await this.admitOne()) continue;
         this.caughtUpOnce = true;
-        await this.sleep(POLL_MS);
+        await this.sleeper.sleep(POLL_MS);
       } catch (err) {
         this.readError = (err as Error).message;
         this.runtime.logger.warn('ledger: the store failed; retrying', { error: this.readError });
         // The books in memory may be ahead of the store now: rebuild them from it.
         this.reset();
-        await this.sleep(backoffMs);
+        await this.sleeper.sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, RETRY_MS_MAX);
       }
     }
@@ -228,17 +229,6 @@ export class LedgerIngest implements OnModuleInit, OnApplicationBootstrap, Befor
     return false;
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
-  }
 }
 
 /** The event as its service stored it: the envelope's payload without the audit fields, its id and type. */

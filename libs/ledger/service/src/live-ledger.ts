@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap }
 import { EventStore } from '@backstop/event-store';
 import { LedgerInvariantViolation, LedgerProjection, PageReader } from '@backstop/ledger';
 import { Runtime, RUNTIME } from '@backstop/platform';
+import { WakeableSleep } from './wakeable-sleep';
 
 const PAGE_SIZE = 500;
 const POLL_MS = 200;
@@ -38,7 +39,7 @@ export class LiveLedger implements OnApplicationBootstrap, BeforeApplicationShut
   private readError: string | undefined;
   private stopped = false;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly sleeper = new WakeableSleep();
   private unsubscribe: (() => void) | undefined;
   private readonly waiters = new Set<() => void>();
   private readonly positionGauge;
@@ -52,13 +53,13 @@ export class LiveLedger implements OnApplicationBootstrap, BeforeApplicationShut
   }
 
   onApplicationBootstrap(): void {
-    this.unsubscribe = this.runtime.store.onAppend(() => this.wake?.());
+    this.unsubscribe = this.runtime.store.onAppend(() => this.sleeper.wake());
     this.loop = this.run();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.sleeper.wake();
     this.unsubscribe?.();
     await this.loop;
   }
@@ -98,7 +99,7 @@ export class LiveLedger implements OnApplicationBootstrap, BeforeApplicationShut
     let backoffMs = POLL_MS;
     while (!this.stopped) {
       if (this.halt) {
-        await this.sleep(RETRY_MS_MAX);
+        await this.sleeper.sleep(RETRY_MS_MAX);
         continue;
       }
       let page;
@@ -109,7 +110,7 @@ export class LiveLedger implements OnApplicationBootstrap, BeforeApplicationShut
       } catch (err) {
         this.readError = (err as Error).message;
         this.runtime.logger.warn('ledger: reading the store failed; retrying', { error: this.readError });
-        await this.sleep(backoffMs);
+        await this.sleeper.sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, RETRY_MS_MAX);
         continue;
       }
@@ -118,7 +119,7 @@ export class LiveLedger implements OnApplicationBootstrap, BeforeApplicationShut
       }
       this.positionGauge.set(Number(this.projection.position));
       this.waiters.forEach((check) => check());
-      if (page.length < PAGE_SIZE) await this.sleep(POLL_MS);
+      if (page.length < PAGE_SIZE) await this.sleeper.sleep(POLL_MS);
     }
   }
 
@@ -135,15 +136,4 @@ export class LiveLedger implements OnApplicationBootstrap, BeforeApplicationShut
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
-  }
 }

@@ -9,7 +9,8 @@
  * a redelivered message or a replay appends nothing twice, and a decision stamped by a deadline
  * carries the deadline's instant whichever tick or mark noticed it.
  */
-import { Causation, currencyOf, DomainEvent, DomainRejection, invariant, iso, ms, Side, toMinor } from '@backstop/kernel';
+import type { CollateralChangedData } from '@backstop/contracts';
+import { Causation, currencyOf, DomainEvent, DomainRejection, invariant, iso, ms, toMinor } from '@backstop/kernel';
 import { AccountCommand, Assessment, CollateralChange, PositionCloseOut, PositionSpec } from './account';
 import { MarketCommand, MarkRecordedData } from './market';
 import { MarginMonitor } from './monitor';
@@ -50,15 +51,8 @@ export interface ContractRegisteredInput extends Omit<PositionSpec, 'side'> {
   readonly at: string;
 }
 
-export interface CollateralInput {
-  readonly contractId: string;
-  readonly partyId: string;
-  readonly side: Side;
-  readonly amount: string;
-  readonly currency: string;
-  readonly balance: string;
-  readonly at: string;
-}
+/** What intake publishes when a contract side's collateral changes (`CollateralDeposited`/`Withdrawn`). */
+export type CollateralInput = CollateralChangedData;
 
 export interface MarkOutcome {
   readonly mark: MarkRecordedData;
