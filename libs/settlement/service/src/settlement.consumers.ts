@@ -1,6 +1,6 @@
 import { DomainRejection } from '@backstop/kernel';
 import { Envelope, InvalidMessageError, TOPICS } from '@backstop/messaging';
-import { ConsumerDefinition, TickerDefinition } from '@backstop/platform';
+import { ConsumerDefinition, FactNotYetKnownError, TickerDefinition } from '@backstop/platform';
 import { MarginCallMissedData, PremiumChargedData } from '@backstop/settlement';
 import { SERVICE, Settlement } from './settlement';
 import { poolStream, readBook, step } from './steps';
@@ -22,7 +22,7 @@ const COVERAGE_EVENTS = ['CoverageBound', 'CoverageEnded', 'CoverageLimitReduced
  * never retried, since retrying would never succeed and would block the consumer behind it.
  */
 export function settlementConsumers(settlement: Settlement): ConsumerDefinition[] {
-  const { runtime, config, pool, settler, capacity } = settlement;
+  const { runtime, config, pool, settler, capacity, facts } = settlement;
   const logger = runtime.logger.child({ component: SERVICE });
   const now = () => runtime.clock.now().toISOString();
   const causation = (envelope: Envelope) => ({
@@ -98,7 +98,16 @@ export function settlementConsumers(settlement: Settlement): ConsumerDefinition[
       service: SERVICE,
       topics: [TOPICS.pricingEvents, TOPICS.settlementEvents],
       types: [...COVERAGE_EVENTS, ...CAPITAL_EVENTS],
-      handle: (envelope) => capacity.publish(true, envelope.id, envelope.correlationId),
+      handle: async (envelope) => {
+        // Capacity is measured on this service's own book (its read model): a coverage change is
+        // counted only once the read model keeps it (for the types it keeps), or the assessment would
+        // miss the change it reports.
+        const stream = (envelope.payload as { _stream?: unknown })._stream;
+        if (facts.options.types.includes(envelope.type) && typeof stream === 'string' && !(await facts.waitForFact(stream, envelope.id))) {
+          throw new FactNotYetKnownError(`${envelope.type} ${envelope.id}: default-settlement's read model has not kept it yet; redelivered later`);
+        }
+        await capacity.publish(true, envelope.id, envelope.correlationId);
+      },
     },
   ];
 }
