@@ -340,6 +340,8 @@ export async function checkCrashOutcome(run: ScenarioRun, ledger: LedgerView): P
     const take = expectedLayers.find((l) => l.layer === `${trancheName.toUpperCase()}_TRANCHE`)?.take ?? 0n;
     const layer = layers.find((e) => e.data.layer === `${trancheName.toUpperCase()}_TRANCHE`);
     expect([provider, minor((layer?.data.perProvider as Record<string, string> | undefined)?.[provider] ?? '0')]).toEqual([provider, take]);
+    // The books hold the provider's capital before the default (not an empty replay that moves by 0).
+    expect([account, (before.get(account) ?? 0n) > 0n]).toEqual([account, true]);
     expect([account, (before.get(account) ?? 0n) - (after.get(account) ?? 0n)]).toEqual([account, take]);
   }
 }
