@@ -1,12 +1,14 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describePostgres, EventStore, PostgresEventStore, SqliteEventStore, StoredEvent } from '@backstop/event-store';
+import { isLedgerEventType, replay } from '@backstop/ledger';
 import { ConsumerHandle, encodeEnvelope, KafkaBus, makeEnvelope, TOPICS, TopicNames } from '@backstop/messaging';
 import { commandEnvelope, CommandReply, ownerOf, ServiceName } from '@backstop/platform';
 import { describeKafka, readAllEvents, RunningApp, startApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
 import { checkCrashOutcome, runCrashScenario, SCENARIO_ENV, ScenarioRun, ScenarioTarget } from './scenario/crash-2020';
-import { advanceTestClocks, publishCommand, SERVICE_COMMAND_TOPICS, stopServiceHarness } from './scenario/services';
+import { advanceTestClocks, ledgerDigest, publishCommand, SERVICE_COMMAND_TOPICS, startLedgerApp, stopServiceHarness } from './scenario/services';
 
 const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
 const START = '2026-03-06T00:00:00.000Z';
@@ -19,11 +21,8 @@ const DEPLOYMENT: readonly { readonly service: ServiceName; readonly store: Stor
   { service: 'premium-pricing', store: { kind: 'sqlite' } },
   { service: 'margin-monitor', store: { kind: 'sqlite' } },
 ];
-// Hook for the ledger service (apps/ledger, being built separately): add it here as a fifth
-// process with a store of its own, e.g. { app: 'ledger', store: { kind: 'sqlite' } }, started with
-// the same env as the others, then assert that its /v1/ledger digest at the settled position equals
-// the compliance CLI's replay of the same events (see EXTRA_APPS below and the last test).
-const EXTRA_APPS: readonly { readonly app: string; readonly store: StoreChoice }[] = [];
+/** The ledger service (apps/ledger), a fifth process on its own embedded SQLite file, fed only by the event topics. */
+const LEDGER_FILE = 'ledger.db';
 
 const COMMAND_SERVICE: Record<string, ServiceName> = {
   RegisterParty: 'contract-intake', UpdateCreditProfile: 'contract-intake', RegisterContract: 'contract-intake', AcceptContract: 'contract-intake', DeclineContract: 'contract-intake',
@@ -49,6 +48,9 @@ describeKafka('March 2020 BTC crash, four services over Kafka, each on its own s
     const prefix = uniquePrefix('dist');
     const topics = new TopicNames(prefix);
     const apps = new Map<string, RunningApp>();
+    /** The ledger process: not in `apps`, since it has no test clock to move (its books follow the events). */
+    let ledger: RunningApp | undefined;
+    const ledgerFile = join(dir, LEDGER_FILE);
     const stores = new Map<ServiceName, EventStore>();
     const replies = new Map<string, CommandReply>();
     let client: KafkaBus;
@@ -103,7 +105,8 @@ describeKafka('March 2020 BTC crash, four services over Kafka, each on its own s
         apps.set(service, await startApp(`apps/${service}/src/main.ts`, { ...env, ...storeEnv(service, store) }, 120_000));
         stores.set(service, openStore(service, store));
       }
-      for (const { app, store } of EXTRA_APPS) apps.set(app, await startApp(`apps/${app}/src/main.ts`, { ...env, ...storeEnv(app, store) }, 120_000));
+      // The same env as the services (broker, topic prefix), but its own store: a SQLite file no service opens.
+      ledger = await startLedgerApp({ ...env, BACKSTOP_POSTGRES_URL: '', BACKSTOP_POSTGRES_SCHEMA: '', BACKSTOP_DATA_FILE: ledgerFile, BACKSTOP_TEST_CLOCK: '' }, 180_000);
       client = new KafkaBus({ brokers, clientId: 'distributed-e2e' });
       observer = await client.subscribe({
         groupId: `${prefix}observer`,
@@ -128,20 +131,93 @@ describeKafka('March 2020 BTC crash, four services over Kafka, each on its own s
 
     afterAll(async () => {
       for (const store of stores.values()) await store.close();
-      await stopServiceHarness({ observer, client, apps, dir });
+      await stopServiceHarness({ observer, client, apps: ledger ? new Map([...apps, ['ledger', ledger]]) : apps, dir });
     }, 120_000);
 
-    it('calls margin, covers the missed call, closes out and runs the waterfall exactly, as the single-process run does', async () => {
-      // The providers' books need one ordered log of every service's events: that is the ledger
-      // service's job (EXTRA_APPS hook above); with four stores and no ledger process there is none
-      // to replay yet, so the ledger part of the check is left to it.
-      await checkCrashOutcome(run, undefined);
-      // Every step of the settlement happened once, in default-settlement's own store.
+    /** The ledger's store, read here only through the ledger domain's replay (the compliance CLI's code) and by event id. */
+    const withLedgerStore = async <T>(use: (store: SqliteEventStore) => Promise<T>): Promise<T> => {
+      const store = new SqliteEventStore(ledgerFile);
+      try {
+        return await use(store);
+      } finally {
+        await store.close();
+      }
+    };
+    /** Event id → position in the ledger's store, for the events it booked (not its inbox). */
+    const ledgerPositions = (): Promise<Map<string, bigint>> =>
+      withLedgerStore(async (store) => new Map((await readAllEvents(store)).filter((e) => !e.stream.startsWith('inbox-')).map((e) => [e.id, e.position])));
+
+    /** Caught up: every ledger-relevant event the four services wrote in their own streams is in the ledger's books. */
+    const ledgerCaughtUp = async (): Promise<Map<string, bigint>> => {
+      const published = (await allEvents()).filter((e) => isLedgerEventType(e.type));
+      expect(published.length).toBeGreaterThan(0);
+      let missing: string[] = [];
+      return waitUntil(async () => {
+        const booked = await ledgerPositions();
+        missing = published.filter((e) => !booked.has(e.id)).map((e) => `${e.stream}/${e.type}`);
+        return missing.length === 0 ? booked : undefined;
+      }, 120_000, 'the ledger to book every event the services published').catch((err: Error) => {
+        throw new Error(`${err.message}; still missing ${missing.length}: ${missing.slice(0, 10).join(', ')}`);
+      });
+    };
+
+    it('calls margin, covers the missed call, closes out and runs the waterfall exactly, as the single-process run does; the providers\' books are the ledger service\'s', async () => {
+      const booked = await ledgerCaughtUp();
+      // The run's positions are default-settlement's (DefaultDeclared and DefaultSettled are its
+      // events); the ledger's store has positions of its own. Settlement's position p is, in the
+      // ledger, the position by which the ledger had booked everything settlement wrote up to p.
       const settlement = await ownEvents('default-settlement');
+      const inLedger = (position: bigint): bigint => {
+        let at = 0n;
+        for (const e of settlement) {
+          if (e.position > position) break;
+          const there = booked.get(e.id);
+          if (there !== undefined && there > at) at = there;
+        }
+        return at;
+      };
+      await checkCrashOutcome(run, {
+        balancesAt: (position) =>
+          withLedgerStore(async (store) => {
+            const projection = await replay((after, maxCount) => store.readAll({ after, maxCount }), { until: { kind: 'position', position: inLedger(position) } });
+            return new Map(projection.balances().map((line) => [line.account, line.balanceMinor]));
+          }),
+      });
+      // Every step of the settlement happened once, in default-settlement's own store.
       expect(settlement.filter((e) => e.type === 'DefaultDeclared')).toHaveLength(1);
       expect(settlement.filter((e) => e.type === 'PayoutMade')).toHaveLength(1);
       expect(settlement.filter((e) => e.type === 'MarginCoveredByBackstop').length).toBeGreaterThanOrEqual(1);
-    });
+    }, 180_000);
+
+    it('the ledger service\'s /v1/ledger digest equals the compliance CLI\'s replay of its own store, and the domain\'s replay of it', async () => {
+      await ledgerCaughtUp();
+      // Its live books, once every booked event is in the projection.
+      const head = await withLedgerStore(async (store) => (await readAllEvents(store)).filter((e) => !e.stream.startsWith('inbox-')).at(-1)!.position);
+      const live = await waitUntil(async () => {
+        const d = await ledgerDigest(ledger!.url);
+        return d && BigInt(d.position) >= head ? d : undefined;
+      }, 60_000, `the ledger's live digest to reach position ${head}`);
+      expect(live.source).toBe('live');
+      // The compliance CLI, as a separate process reading the ledger's file.
+      const cli = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['-r', join(WORKSPACE_ROOT, 'tools/register.js'), join(WORKSPACE_ROOT, 'apps/compliance-cli/src/main.ts'), 'digest', '--data', ledgerFile, '--position', live.position, '--quiet'],
+          { cwd: WORKSPACE_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }, timeout: 60_000 },
+          (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+      if (cli.code !== 0) throw new Error(`compliance digest failed (${cli.code}): ${cli.stderr}`);
+      const [digest, , at] = cli.stdout.trim().split(/\s+/);
+      expect([digest, at]).toEqual([live.digest, live.position]);
+      // The service's own replay at that position, and the ledger domain's replay of its whole store.
+      expect((await ledgerDigest(ledger!.url, live.position))?.digest).toBe(live.digest);
+      expect(await withLedgerStore(async (store) => (await replay((after, maxCount) => store.readAll({ after, maxCount }))).digest())).toBe(live.digest);
+      // And nothing was held back or left out: the books take every ledger event the services wrote, once.
+      const booked = await ledgerPositions();
+      const published = (await allEvents()).filter((e) => isLedgerEventType(e.type));
+      expect([...booked.keys()].sort()).toEqual(published.map((e) => e.id).sort());
+    }, 120_000);
 
     it('kept each service to its own store: nobody holds another service\'s streams, each holds its read model of the facts it needs', async () => {
       for (const { service } of DEPLOYMENT) {

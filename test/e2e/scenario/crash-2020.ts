@@ -187,7 +187,10 @@ export function usdc(amountMinor: bigint): string {
 }
 
 export interface LedgerView {
-  /** Balances (account → minor units) replayed from the store up to a global position. */
+  /**
+   * Balances (account → minor units) replayed from the books up to a position of the run's events
+   * (ScenarioRun's positions; a deployment whose books are in another store maps them to its own).
+   */
   balancesAt(position: bigint): Promise<Map<string, bigint>>;
 }
 
@@ -198,7 +201,7 @@ const byType = (events: StoredEvent[], type: string) => events.filter((e) => e.t
  * close-out, the advance, each tranche's capital and every layer of the waterfall are computed here
  * from the scenario's inputs and SPEC's rules, not read back from settlement's events.
  */
-export async function checkCrashOutcome(run: ScenarioRun, ledger: LedgerView | undefined): Promise<void> {
+export async function checkCrashOutcome(run: ScenarioRun, ledger: LedgerView): Promise<void> {
   const { events, defaultId } = run;
   // Margin: cpA was called and missed; the backstop covered the missed call; cpB cured every call.
   const callsA = byType(events, 'MarginCallIssued').filter((e) => e.data.partyId === CAST.cpA);
@@ -328,8 +331,7 @@ export async function checkCrashOutcome(run: ScenarioRun, ledger: LedgerView | u
   expect(claims.reduce((sum, e) => sum + minor(e.data.amount), 0n)).toBe(claimExpected);
 
   // Providers: each tranche's loss split by share, and each provider's books moved by exactly that.
-  // (A deployment without one ordered log to replay, e.g. one store per service and no ledger service yet, passes no ledger.)
-  if (!ledger) return;
+  // Every deployment has books to replay: the single store's, or (one store per service) the ledger service's own store.
   const before = await ledger.balancesAt(run.positionBeforeDefault);
   const after = await ledger.balancesAt(run.positionAfterSettled);
   for (const [trancheName, provider] of [['junior', CAST.junior], ['senior', CAST.senior]] as const) {
@@ -338,6 +340,8 @@ export async function checkCrashOutcome(run: ScenarioRun, ledger: LedgerView | u
     const take = expectedLayers.find((l) => l.layer === `${trancheName.toUpperCase()}_TRANCHE`)?.take ?? 0n;
     const layer = layers.find((e) => e.data.layer === `${trancheName.toUpperCase()}_TRANCHE`);
     expect([provider, minor((layer?.data.perProvider as Record<string, string> | undefined)?.[provider] ?? '0')]).toEqual([provider, take]);
+    // The books hold the provider's capital before the default (not an empty replay that moves by 0).
+    expect([account, (before.get(account) ?? 0n) > 0n]).toEqual([account, true]);
     expect([account, (before.get(account) ?? 0n) - (after.get(account) ?? 0n)]).toEqual([account, take]);
   }
 }
