@@ -266,7 +266,8 @@ describeKafka('scale-out: two replicas of pricing and of settlement over Kafka o
     });
 
     it('closed out and ran the waterfall exactly, as the single-process run does', async () => {
-      await checkCrashOutcome(run, undefined);
+      // The books are checked through the ledger service in distributed.e2e; here, the waterfall's figures.
+      await checkCrashOutcome(run, 'not-checked');
     });
   });
 });
