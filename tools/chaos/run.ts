@@ -568,7 +568,11 @@ export async function runChaos(settings: ChaosSettings, log: (line: string) => v
     await consumer.run({
       eachMessage: async ({ message }) => {
         lastMessageAt = Date.now();
-        const body = JSON.parse(message.value!.toString()) as { payload: { commandId: string; status: string } };
+        const body = JSON.parse(message.value!.toString()) as { payload: { commandId: string; status: string; retryable?: boolean } };
+        // A retryable rejection (notYetKnown: a fact the service's read model had not received yet)
+        // is not an outcome: the sender retries the same id, which is decided again. Only final
+        // replies may not conflict.
+        if (body.payload.retryable === true) return;
         replies.set(body.payload.commandId, [...(replies.get(body.payload.commandId) ?? []), body.payload.status]);
       },
     });
