@@ -203,6 +203,7 @@ export class KafkaBus implements MessageBus {
       };
     };
     const { handle, handleBatch } = options;
+    const run = async () => {
     if (handleBatch) {
       await consumer.run({
         autoCommit: true,
@@ -246,10 +247,39 @@ export class KafkaBus implements MessageBus {
         },
       });
     }
+    };
+    // kafkajs restarts a consumer only after a retriable error; after a non-retriable one (e.g.
+    // "Failed to find group coordinator" once its retries ran out while the broker restarted) the
+    // consumer stays stopped for good. Start it again, with backoff, until it runs or is stopped.
+    let stopping = false;
+    const restartAfterCrash = (attempt: number) => {
+      setTimeout(async () => {
+        if (stopping) return;
+        try {
+          await consumer.disconnect().catch(() => undefined);
+          if (stopping) return;
+          await consumer.connect();
+          await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true });
+          await run();
+          this.config.log?.('warn', 'Kafka consumer started again after a crash kafkajs would not restart', { consumerGroup: options.groupId, attempt });
+        } catch (err) {
+          this.config.log?.('error', 'Kafka consumer could not be started again; will retry', { consumerGroup: options.groupId, attempt, error: (err as Error).message });
+          restartAfterCrash(attempt + 1);
+        }
+      }, Math.min(30_000, 1_000 * 2 ** Math.min(attempt, 5)));
+    };
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart && !stopping) restartAfterCrash(0);
+    });
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (status.state === 'crashed') status = { state: 'running', detail: 'ok' };
+    });
+    await run();
     await joined;
     return {
       status: () => status,
       stop: async () => {
+        stopping = true;
         this.consumers.delete(consumer);
         await consumer.disconnect();
       },
