@@ -7,7 +7,7 @@ import { replay } from '@backstop/ledger';
 import { ConsumerHandle, encodeEnvelope, KafkaBus, makeEnvelope, TOPICS, TopicName, TopicNames } from '@backstop/messaging';
 import { commandEnvelope, CommandReply, SERVICE_NAMES, ServiceName } from '@backstop/platform';
 import { describeKafka, readAllEvents, RunningApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
-import { advanceTestClocks, publishCommand, SERVICE_COMMAND_TOPICS, startServiceApps, stopServiceHarness, waitForServicesQuiet } from './scenario/services';
+import { advanceTestClocks, publishCommand, SERVICE_COMMAND_TOPICS, startServiceApps, stopServiceHarness, waitForServicesQuiet, COMMAND_SERVICE as SCENARIO_COMMAND_SERVICE } from './scenario/services';
 
 /**
  * A made-up coin collapses by more than 99% in seven daily closes (issue 8): 80 → 0.0006, every
@@ -35,11 +35,7 @@ const LIMIT_A = '30000';
 /** The default liquidation cost of a perpetual (DEFAULT_LIQUIDATION_COSTS): 0.5% against the defaulter. */
 const LIQUIDATION_COST_BPS = 50n;
 
-const COMMAND_SERVICE: Record<string, ServiceName> = {
-  RegisterParty: 'contract-intake', RegisterContract: 'contract-intake', AcceptContract: 'contract-intake', DepositCollateral: 'contract-intake',
-  RequestQuote: 'premium-pricing', BindCoverage: 'premium-pricing', FundPremiumAccount: 'premium-pricing',
-  DepositCapital: 'default-settlement',
-};
+const COMMAND_SERVICE: Record<string, ServiceName> = SCENARIO_COMMAND_SERVICE;
 const COMMAND_TOPIC: Record<ServiceName, TopicName> = SERVICE_COMMAND_TOPICS;
 
 /** USDC (scale 6) decimal string → minor units, by string arithmetic (no float). */

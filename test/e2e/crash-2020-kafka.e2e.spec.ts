@@ -6,19 +6,13 @@ import { replay } from '@backstop/ledger';
 import { ConsumerHandle, encodeEnvelope, KafkaBus, makeEnvelope, TOPICS, TopicName, TopicNames } from '@backstop/messaging';
 import { commandEnvelope, CommandReply, SERVICE_NAMES, ServiceName } from '@backstop/platform';
 import { describeKafka, readAllEvents, RunningApp, sleep, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
-import { advanceTestClocks, publishCommand, SERVICE_COMMAND_TOPICS, startServiceApps, stopServiceHarness, waitForServicesQuiet } from './scenario/services';
+import { advanceTestClocks, publishCommand, SERVICE_COMMAND_TOPICS, startServiceApps, stopServiceHarness, waitForServicesQuiet, COMMAND_SERVICE as SCENARIO_COMMAND_SERVICE } from './scenario/services';
 import { checkCrashOutcome, runCrashScenario, SCENARIO_ENV, ScenarioRun, ScenarioTarget } from './scenario/crash-2020';
 
 const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
 const START = '2026-03-06T00:00:00.000Z';
 
-const COMMAND_SERVICE: Record<string, ServiceName> = {
-  RegisterParty: 'contract-intake', UpdateCreditProfile: 'contract-intake', RegisterContract: 'contract-intake', AcceptContract: 'contract-intake', DeclineContract: 'contract-intake',
-  DepositCollateral: 'contract-intake', WithdrawCollateral: 'contract-intake', CloseContract: 'contract-intake',
-  RequestQuote: 'premium-pricing', BindCoverage: 'premium-pricing', FundPremiumAccount: 'premium-pricing', WithdrawPremiumAccount: 'premium-pricing',
-  DeclareDefault: 'margin-monitor',
-  DepositCapital: 'default-settlement', RequestWithdrawal: 'default-settlement', WithdrawCapital: 'default-settlement', RecordRecovery: 'default-settlement',
-};
+const COMMAND_SERVICE: Record<string, ServiceName> = SCENARIO_COMMAND_SERVICE;
 const COMMAND_TOPIC: Record<ServiceName, TopicName> = SERVICE_COMMAND_TOPICS;
 
 /**

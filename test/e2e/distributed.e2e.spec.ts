@@ -8,7 +8,7 @@ import { ConsumerHandle, encodeEnvelope, KafkaBus, makeEnvelope, TOPICS, TopicNa
 import { commandEnvelope, CommandReply, ownerOf, ServiceName } from '@backstop/platform';
 import { describeKafka, readAllEvents, RunningApp, startApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
 import { checkCrashOutcome, runCrashScenario, SCENARIO_ENV, ScenarioRun, ScenarioTarget } from './scenario/crash-2020';
-import { advanceTestClocks, ledgerDigest, publishCommand, SERVICE_COMMAND_TOPICS, startLedgerApp, stopServiceHarness } from './scenario/services';
+import { advanceTestClocks, ledgerDigest, publishCommand, SERVICE_COMMAND_TOPICS, startLedgerApp, stopServiceHarness, COMMAND_SERVICE as SCENARIO_COMMAND_SERVICE } from './scenario/services';
 
 const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
 const START = '2026-03-06T00:00:00.000Z';
@@ -24,13 +24,7 @@ const DEPLOYMENT: readonly { readonly service: ServiceName; readonly store: Stor
 /** The ledger service (apps/ledger), a fifth process on its own embedded SQLite file, fed only by the event topics. */
 const LEDGER_FILE = 'ledger.db';
 
-const COMMAND_SERVICE: Record<string, ServiceName> = {
-  RegisterParty: 'contract-intake', UpdateCreditProfile: 'contract-intake', RegisterContract: 'contract-intake', AcceptContract: 'contract-intake', DeclineContract: 'contract-intake',
-  DepositCollateral: 'contract-intake', WithdrawCollateral: 'contract-intake', CloseContract: 'contract-intake',
-  RequestQuote: 'premium-pricing', BindCoverage: 'premium-pricing', FundPremiumAccount: 'premium-pricing', WithdrawPremiumAccount: 'premium-pricing',
-  DeclareDefault: 'margin-monitor',
-  DepositCapital: 'default-settlement', RequestWithdrawal: 'default-settlement', WithdrawCapital: 'default-settlement', RecordRecovery: 'default-settlement',
-};
+const COMMAND_SERVICE: Record<string, ServiceName> = SCENARIO_COMMAND_SERVICE;
 
 /** The deployment is quiet when no store has moved for this long (Kafka hops included). */
 const QUIET_MS = 1_500;

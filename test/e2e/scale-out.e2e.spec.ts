@@ -7,7 +7,7 @@ import { ConsumerHandle, encodeEnvelope, Envelope, KafkaBus, makeEnvelope, TOPIC
 import { commandEnvelope, CommandReply, ownerOf, ServiceName } from '@backstop/platform';
 import { bearer, describeKafka, readAllEvents, RunningApp, startApp, uniquePrefix, waitUntil, WORKSPACE_ROOT } from '@backstop/testing';
 import { checkCrashOutcome, runCrashScenario, SCENARIO_ENV, ScenarioRun, ScenarioTarget } from './scenario/crash-2020';
-import { SERVICE_COMMAND_TOPICS, stopServiceHarness } from './scenario/services';
+import { SERVICE_COMMAND_TOPICS, stopServiceHarness, COMMAND_SERVICE as SCENARIO_COMMAND_SERVICE } from './scenario/services';
 
 const DATA_DIR = join(WORKSPACE_ROOT, '..', 'shared', 'data');
 const START = '2026-03-06T00:00:00.000Z';
@@ -17,13 +17,7 @@ const PARTITIONS = 3;
 const SERVICES: readonly ServiceName[] = ['contract-intake', 'default-settlement', 'premium-pricing', 'margin-monitor'];
 /** Two replica processes of these, sharing one PostgreSQL schema per service; one of the others. */
 const REPLICATED: readonly ServiceName[] = ['premium-pricing', 'default-settlement'];
-const COMMAND_SERVICE: Record<string, ServiceName> = {
-  RegisterParty: 'contract-intake', UpdateCreditProfile: 'contract-intake', RegisterContract: 'contract-intake', AcceptContract: 'contract-intake', DeclineContract: 'contract-intake',
-  DepositCollateral: 'contract-intake', WithdrawCollateral: 'contract-intake', CloseContract: 'contract-intake',
-  RequestQuote: 'premium-pricing', BindCoverage: 'premium-pricing', FundPremiumAccount: 'premium-pricing', WithdrawPremiumAccount: 'premium-pricing',
-  DeclareDefault: 'margin-monitor',
-  DepositCapital: 'default-settlement', RequestWithdrawal: 'default-settlement', WithdrawCapital: 'default-settlement', RecordRecovery: 'default-settlement',
-};
+const COMMAND_SERVICE: Record<string, ServiceName> = SCENARIO_COMMAND_SERVICE;
 const QUIET_MS = 1_500;
 /** Longer than the consumer session timeout (10 s) plus a rebalance: a command on a killed replica's partition waits for the takeover. */
 const REPLY_WAIT_MS = 90_000;

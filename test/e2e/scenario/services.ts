@@ -17,6 +17,15 @@ export const SERVICE_COMMAND_TOPICS = {
   'default-settlement': TOPICS.settlementCommands,
 } as const satisfies Record<string, TopicName>;
 
+/** The service each command goes to (its command topic and its HTTP port), for every command the specs send. */
+export const COMMAND_SERVICE = {
+  RegisterParty: 'contract-intake', UpdateCreditProfile: 'contract-intake', RegisterContract: 'contract-intake', AcceptContract: 'contract-intake', DeclineContract: 'contract-intake',
+  DepositCollateral: 'contract-intake', WithdrawCollateral: 'contract-intake', CloseContract: 'contract-intake',
+  RequestQuote: 'premium-pricing', BindCoverage: 'premium-pricing', FundPremiumAccount: 'premium-pricing', WithdrawPremiumAccount: 'premium-pricing',
+  DeclareDefault: 'margin-monitor',
+  DepositCapital: 'default-settlement', RequestWithdrawal: 'default-settlement', WithdrawCapital: 'default-settlement', RecordRecovery: 'default-settlement',
+} as const satisfies Record<string, keyof typeof SERVICE_COMMAND_TOPICS>;
+
 /**
  * Starts apps/<service>/src/main.ts for each service, one at a time (each creates the topics it
  * needs; concurrent starts on two cores are slower), adding each to `apps` as it comes up so a
